@@ -1,0 +1,55 @@
+# The two commands of the README: `make run` (embedded, no server to install) and `make test`
+# (real PostgreSQL, Redis and S3 on loopback, started and stopped around the suite).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+PYTEST_ARGS ?=
+export BWV_SITE_URL ?= http://127.0.0.1:$(PORT)
+
+.PHONY: run install test lint format bench clean
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## install: virtualenv, dependencies and migrations (the set-up part of `make run`)
+install: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput -v0
+
+## run: the whole system on the embedded default (SQLite, local media, no broker server)
+run: install
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py demo_data --url $(BWV_SITE_URL)
+	BWV_PORT=$(PORT) $(VENV)/bin/honcho -f Procfile.dev start
+
+## lint: ruff, Django's checks, migrations in step with the models, compose file valid
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+	@if command -v docker-compose >/dev/null 2>&1; then \
+		docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml: valid"; \
+	else echo "docker-compose not installed: compose file not validated here"; fi
+
+## test: start PostgreSQL, Redis and S3 on loopback, run the whole suite, stop them
+test: install lint
+	$(PY) -m bwv.localservices --browser -- sh -c \
+		'$(PY) manage.py collectstatic --noinput -v0 && exec $(PY) -m pytest $(PYTEST_ARGS)'
+
+
+## bench: every benchmark (each starts the services it needs)
+bench: install
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

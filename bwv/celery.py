@@ -1,0 +1,25 @@
+"""The Celery app and the one beat schedule of the project.
+
+Every periodic job is listed here and nowhere else, with when it runs and why. Times are
+Europe/London (CELERY_TIMEZONE): "nightly" means a London night, across the BST/GMT change.
+"""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bwv.settings")
+
+app = Celery("bwv")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    # Abandoned tus uploads hold storage and a multipart upload open; clear them every quarter hour
+    # so a dock that gave up does not leave half-made objects behind for long.
+    "expire-abandoned-uploads": {
+        "task": "evidence.tasks.expire_abandoned_uploads_task",
+        "schedule": crontab(minute="*/15"),
+    },
+}

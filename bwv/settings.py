@@ -1,0 +1,342 @@
+"""Settings for the BWV evidence manager.
+
+With no environment at all this is the embedded setup: SQLite and media files under `var/`, a Celery
+broker that needs no server. Environment variables switch on the real services:
+
+    DATABASE_URL              postgres://user:pass@host:5432/db
+    REDIS_URL                 redis://host:6379/0 (Celery broker and cache)
+    BWV_S3_BUCKET             switches media to S3; with BWV_S3_ENDPOINT_URL, BWV_S3_REGION,
+                              BWV_S3_ACCESS_KEY_ID, BWV_S3_SECRET_ACCESS_KEY (or *_FILE),
+                              BWV_S3_OBJECT_LOCK=1 when the bucket has Object Lock
+    DJANGO_SECRET_KEY         (or DJANGO_SECRET_KEY_FILE)
+    BWV_KEKS                  key-encryption keys, "id:base64key[,id:base64key...]", the first is
+                              current (or BWV_KEKS_FILE)
+    BWV_PRODUCTION=1          refuses to start without real secrets, turns on HTTPS-only cookies,
+                              HSTS and the other `check --deploy` settings
+    BWV_ALLOWED_HOSTS         comma-separated host names
+    BWV_VAR_DIR               where the embedded setup keeps its files (default ./var)
+
+Every secret can be given as VAR or as VAR_FILE naming a file that holds it (Docker/Kubernetes
+secrets), never in this repository.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("BWV_VAR_DIR", BASE_DIR / "var")).resolve()
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = os.environ.get(name)
+    return [v.strip() for v in value.split(",") if v.strip()] if value else default
+
+
+def env_secret(name: str) -> str | None:
+    """A secret from NAME, or from the file named by NAME_FILE."""
+    if os.environ.get(name):
+        return os.environ[name]
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        return Path(path).read_text().strip()
+    return None
+
+
+def _local_secret(filename: str, make) -> str:
+    """A secret generated once into var/ for the embedded setup; never used in production."""
+    path = VAR_DIR / filename
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(make())
+        # Two processes starting at once: the first rename wins, both then read the same file.
+        if not path.exists():
+            os.replace(tmp, path)
+        else:
+            tmp.unlink(missing_ok=True)
+    return path.read_text().strip()
+
+
+PRODUCTION = env_bool("BWV_PRODUCTION")
+
+
+def _required_secret(name: str, local_file: str, make) -> str:
+    value = env_secret(name)
+    if value:
+        return value
+    if PRODUCTION:
+        raise RuntimeError(f"{name} (or {name}_FILE) must be set when BWV_PRODUCTION=1")
+    return _local_secret(local_file, make)
+
+
+SECRET_KEY = _required_secret("DJANGO_SECRET_KEY", "secret_key", lambda: secrets.token_urlsafe(50))
+DEBUG = env_bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env_list("BWV_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("BWV_CSRF_TRUSTED_ORIGINS", [])
+SITE_URL = os.environ.get("BWV_SITE_URL", "http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "bwv",
+    "devices",
+    "evidence",
+    "retention",
+    "requests_portal",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "bwv.urls"
+WSGI_APPLICATION = "bwv.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# -- Database ------------------------------------------------------------------------------------
+EMBEDDED_DB = not os.environ.get("DATABASE_URL")
+# The password can come apart from the URL, from a secret file (DATABASE_PASSWORD_FILE).
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'bwv.sqlite3'}",
+        conn_max_age=env_int("BWV_DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if env_secret("DATABASE_PASSWORD"):
+    DATABASES["default"]["PASSWORD"] = env_secret("DATABASE_PASSWORD")
+if EMBEDDED_DB:
+    # Web, worker and beat share one SQLite file: WAL lets readers and the writer overlap, and the
+    # timeout makes a writer wait for the lock instead of failing at once.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# -- Cache (rate limits, locks) ------------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL}}  # fmt: skip
+else:
+    # Embedded: a file cache is shared by web, worker and beat without a server.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": str(VAR_DIR / "cache")}}  # fmt: skip
+
+# -- Media storage -------------------------------------------------------------------------------
+S3_BUCKET = os.environ.get("BWV_S3_BUCKET", "")
+S3_OBJECT_LOCK = env_bool("BWV_S3_OBJECT_LOCK")
+MEDIA_ROOT = VAR_DIR / "media"
+if S3_BUCKET:
+    default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": os.environ.get("BWV_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("BWV_S3_REGION") or None,
+            "access_key": env_secret("BWV_S3_ACCESS_KEY_ID"),
+            "secret_key": env_secret("BWV_S3_SECRET_ACCESS_KEY"),
+            "addressing_style": os.environ.get("BWV_S3_ADDRESSING_STYLE", "path"),
+            "default_acl": None,
+            "querystring_auth": True,
+            "file_overwrite": False,
+            "signature_version": "s3v4",
+        },
+    }
+else:
+    default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": MEDIA_ROOT, "file_permissions_mode": 0o600},
+    }
+STORAGES = {
+    "default": default_storage,
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+if DEBUG or os.environ.get("BWV_PLAIN_STATIC"):
+    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+
+# -- Encryption at rest --------------------------------------------------------------------------
+# Key-encryption keys wrap each recording's data key. The first is used for new recordings; the
+# others are kept so that older recordings can still be unwrapped after a rotation.
+_keks = _required_secret(
+    "BWV_KEKS", "keks", lambda: "local1:" + base64.b64encode(secrets.token_bytes(32)).decode()
+)
+BWV_KEKS: dict[str, bytes] = {}
+for _item in _keks.split(","):
+    _kid, _, _b64 = _item.strip().partition(":")
+    BWV_KEKS[_kid] = base64.b64decode(_b64)
+BWV_KEK_CURRENT = _keks.split(",")[0].strip().partition(":")[0]
+
+# -- Retention -----------------------------------------------------------------------------------
+BWV_RETENTION_DAYS = env_int("BWV_RETENTION_DAYS", 31)
+
+# Crime references in the force's format; the default is the Met's CRIS style, e.g. 5201234/26.
+BWV_CRIME_REF_PATTERN = os.environ.get("BWV_CRIME_REF_PATTERN", r"\d{7}/\d{2}")
+BWV_CRIME_REF_EXAMPLE = os.environ.get("BWV_CRIME_REF_EXAMPLE", "5201234/26")
+
+# -- Celery --------------------------------------------------------------------------------------
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+else:
+    # Embedded: kombu's filesystem transport needs no server; queues are folders under var/.
+    _q = VAR_DIR / "celery" / "queue"
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_q),
+        "data_folder_out": str(_q),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
+        "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ALWAYS_EAGER = env_bool("BWV_CELERY_EAGER")
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "Europe/London"
+CELERY_ENABLE_UTC = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# -- Auth ------------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },  # fmt: skip
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+SESSION_COOKIE_AGE = env_int("BWV_SESSION_IDLE_SECONDS", 30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True  # the session age is an idle timeout, not a fixed lifetime
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+
+# -- REST API --------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BWV evidence manager API",
+    "DESCRIPTION": "Dock ingest (tus 1.0), review, flags, cases and retention.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The API docs page loads Swagger UI from our own static files, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# -- Internationalisation --------------------------------------------------------------------------
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "Europe/London"  # display only: storage is always UTC
+USE_I18N = True
+USE_TZ = True
+
+# -- Uploads -----------------------------------------------------------------------------------------
+# tus PATCH bodies are streamed by the ingest API, never loaded whole; these limits guard forms.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+BWV_INGEST_MAX_BYTES = env_int("BWV_INGEST_MAX_BYTES", 64 * 1024**3)
+BWV_INGEST_EXPIRY_HOURS = env_int("BWV_INGEST_EXPIRY_HOURS", 24)
+
+# -- E-mail -------------------------------------------------------------------------------------------
+EMAIL_BACKEND = os.environ.get(
+    "BWV_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if os.environ.get("BWV_EMAIL_HOST")
+    else "django.core.mail.backends.filebased.EmailBackend",
+)
+EMAIL_FILE_PATH = VAR_DIR / "mail"
+EMAIL_HOST = os.environ.get("BWV_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("BWV_EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("BWV_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("BWV_EMAIL_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("BWV_EMAIL_TLS")
+DEFAULT_FROM_EMAIL = os.environ.get("BWV_FROM_EMAIL", "bwv-noreply@localhost")
+
+# -- Production hardening (`manage.py check --deploy` is clean with BWV_PRODUCTION=1) -------------
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("BWV_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("BWV_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    SECURE_REFERRER_POLICY = "same-origin"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("BWV_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

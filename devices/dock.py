@@ -1,0 +1,278 @@
+"""The dock client: uploads every clip of a docked camera and wipes a clip only once it is verified.
+
+    python -m devices.dock --server https://bwv.example --camera CAM-00123 /media/camera
+    (the key comes from BWV_DOCK_KEY or --key-file; never on the command line of a shared machine)
+
+For each clip in the folder (oldest first) it hashes the file, uploads it with tus (tuspy), resuming
+after a kill or a dropped link from the offset the server confirmed, then asks the server whether
+it has verified the clip's SHA-256, and deletes the local clip only then. A clip the server rejects
+is kept and reported. Log lines go to stderr; the exit code is 0 when every clip was verified,
+1 when any was not, 2 on a usage error. Several clients may run at once, one per camera folder.
+
+Clip times come from a sidecar `<clip>.json` ({"start": ..., "end": ..., "gps": "lat,lon"}) when
+the camera writes one, else from the file's own creation time and duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import requests
+from tusclient import client as tus_client
+from tusclient.exceptions import TusCommunicationError, TusUploadFailed
+from tusclient.fingerprint.interface import Fingerprint
+from tusclient.storage.interface import Storage
+from tusclient.uploader import Uploader
+
+log = logging.getLogger("bwv.dock")
+
+CLIP_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".m4v"}
+STATE_FILE = ".bwv-dock-state.json"
+CHUNK_SIZE = 64 * 1024 * 1024  # a multiple of the server's 8 MiB part: no tail to carry over
+
+
+class ClipError(Exception):
+    """This clip could not be uploaded and verified; it is kept on the camera."""
+
+
+class JsonStateStorage(Storage):
+    """tuspy URL storage in one JSON file in the camera folder, so a rerun resumes each clip."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @contextlib.contextmanager
+    def _locked(self):
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            data = json.loads(self.path.read_text()) if self.path.exists() else {}
+            yield data
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, indent=1))
+            os.replace(tmp, self.path)
+
+    def get_item(self, key):
+        with self._locked() as data:
+            return data.get(key)
+
+    def set_item(self, key, value):
+        with self._locked() as data:
+            data[key] = value
+
+    def remove_item(self, key):
+        with self._locked() as data:
+            data.pop(key, None)
+
+
+class ClipFingerprint(Fingerprint):
+    """A clip is known by its camera and whole-file SHA-256 (not the first 64 KiB, as by default)."""
+
+    def __init__(self, camera: str, sha256: str):
+        self.key = f"{camera}:{sha256}"
+
+    def get_fingerprint(self, fs):
+        return self.key
+
+
+class Sha256Uploader(Uploader):
+    CHECKSUM_ALGORITHM_PAIR = ("sha256", hashlib.sha256)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def clip_times(path: Path) -> dict[str, str]:
+    sidecar = path.with_suffix(".json")
+    if sidecar.exists():
+        meta = json.loads(sidecar.read_text())
+        if "start" not in meta or "end" not in meta:
+            raise ClipError(f"{sidecar.name} must give 'start' and 'end'")
+        return {k: str(meta[k]) for k in ("start", "end", "gps") if meta.get(k)}
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            created = container.metadata.get("creation_time")
+            duration = (container.duration or 0) / av.time_base
+    except av.error.FFmpegError as exc:
+        raise ClipError(f"cannot read the clip's times: {exc}") from None
+    if not created:
+        raise ClipError("the clip has no creation time and no sidecar .json")
+    start = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    return {"start": start.isoformat(), "end": (start + timedelta(seconds=duration)).isoformat()}
+
+
+class Dock:
+    def __init__(self, *, server: str, key: str, camera: str, folder: Path, retries: int,
+                 retry_delay: float, progress: bool):  # fmt: skip
+        self.server = server.rstrip("/")
+        self.camera = camera
+        self.folder = folder
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self.progress = progress
+        self.headers = {"Authorization": f"Bearer {key}"}
+        self.client = tus_client.TusClient(f"{self.server}/api/v1/ingest/", headers=self.headers)
+        self.storage = JsonStateStorage(folder / STATE_FILE)
+
+    def clips(self) -> list[Path]:
+        found = [
+            p for p in self.folder.iterdir() if p.is_file() and p.suffix.lower() in CLIP_SUFFIXES
+        ]
+        return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
+
+    def _status(self, url: str) -> dict | None:
+        resp = requests.get(url, headers={**self.headers, "Tus-Resumable": "1.0.0"}, timeout=60)
+        if resp.status_code == 404:
+            return None
+        resp.raise_for_status()
+        return resp.json()
+
+    def upload_clip(self, path: Path) -> str:
+        """Upload one clip; returns the recording id once the server has verified it."""
+        size = path.stat().st_size
+        sha = file_sha256(path)
+        metadata = {"camera": self.camera, "sha256": sha, "filename": path.name, **clip_times(path)}
+        fingerprint = ClipFingerprint(self.camera, sha)
+        for attempt in range(self.retries + 1):
+            try:
+                return self._upload_attempt(path, size, sha, metadata, fingerprint)
+            except (
+                TusCommunicationError,
+                TusUploadFailed,
+                requests.RequestException,
+                OSError,
+            ) as exc:
+                status = getattr(exc, "status_code", None)
+                if status is not None and 400 <= status < 500 and status not in (409, 410, 423):
+                    detail = _detail(getattr(exc, "response_content", b""))
+                    raise ClipError(f"rejected by the server ({status}): {detail}") from None
+                if attempt == self.retries:
+                    raise ClipError(f"gave up after {attempt + 1} attempts: {exc}") from None
+                log.warning("%s: %s; retrying in %.0fs", path.name, exc, self.retry_delay)
+                time.sleep(self.retry_delay)
+        raise AssertionError("unreachable")
+
+    def _upload_attempt(self, path, size, sha, metadata, fingerprint) -> str:
+        with open(path, "rb") as stream:
+            uploader = Sha256Uploader(
+                file_stream=stream, client=self.client, chunk_size=CHUNK_SIZE, metadata=metadata,
+                store_url=True, url_storage=self.storage, fingerprinter=fingerprint,
+                upload_checksum=True,
+            )  # fmt: skip
+            key = fingerprint.key
+            if uploader.url:
+                status = self._status(uploader.url)
+                if status is None or status["state"] == "failed":
+                    if status is not None and "expired" not in status.get("error", ""):
+                        self.storage.remove_item(key)
+                        raise ClipError(f"rejected by the server: {status['error']}")
+                    log.info("%s: previous upload is gone; starting again", path.name)
+                    self.storage.remove_item(key)
+                    uploader.url = None
+            if not uploader.url:
+                uploader.set_url(uploader.create_url())
+            uploader.offset = uploader.get_offset()
+            if uploader.offset:
+                log.info("%s: resuming at %d of %d bytes", path.name, uploader.offset, size)
+            bar = _progress(path.name, size, uploader.offset, enabled=self.progress)
+            try:
+                while uploader.offset < size:
+                    before = uploader.offset
+                    uploader.upload_chunk()
+                    bar.update(uploader.offset - before)
+            finally:
+                bar.close()
+            status = self._status(uploader.url)
+            if status is None or status["state"] != "complete" or status["sha256"] != sha:
+                detail = status.get("error") if status else "upload not found"
+                self.storage.remove_item(key)
+                raise ClipError(f"the server did not verify the clip: {detail}")
+            self.storage.remove_item(key)
+            return status["recording"]
+
+    def run(self) -> int:
+        clips = self.clips()
+        log.info("camera %s: %d clip(s) to upload from %s", self.camera, len(clips), self.folder)
+        failures = 0
+        for path in clips:
+            try:
+                recording = self.upload_clip(path)
+            except ClipError as exc:
+                failures += 1
+                log.error("%s: NOT uploaded, kept on the camera: %s", path.name, exc)
+                continue
+            # Verified by the server: only now may the clip leave the camera.
+            path.unlink()
+            path.with_suffix(".json").unlink(missing_ok=True)
+            log.info("%s: verified as recording %s; removed from the camera", path.name, recording)
+        log.info("camera %s: %d verified, %d failed", self.camera, len(clips) - failures, failures)
+        return 1 if failures else 0
+
+
+def _detail(content) -> str:
+    try:
+        return json.loads(content)["detail"]
+    except (ValueError, KeyError, TypeError):
+        return (content or b"")[:200].decode("utf-8", "replace")
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(name: str, total: int, initial: int, *, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, desc=name, file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path, help="the docked camera's storage")
+    parser.add_argument("--server", default=os.environ.get("BWV_SERVER", "http://127.0.0.1:8000"))
+    parser.add_argument("--camera", required=True, help="the camera's serial number")
+    parser.add_argument(
+        "--key-file", type=Path, help="file holding the dock key (else BWV_DOCK_KEY)"
+    )
+    parser.add_argument("--retries", type=int, default=5)
+    parser.add_argument("--retry-delay", type=float, default=5.0)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    key = args.key_file.read_text().strip() if args.key_file else os.environ.get("BWV_DOCK_KEY", "")
+    if not key:
+        parser.error("no dock key: set BWV_DOCK_KEY or pass --key-file")
+    if not args.folder.is_dir():
+        parser.error(f"{args.folder} is not a folder")
+    dock = Dock(
+        server=args.server, key=key, camera=args.camera, folder=args.folder,
+        retries=args.retries, retry_delay=args.retry_delay,
+        progress=not args.no_progress and sys.stderr.isatty(),
+    )  # fmt: skip
+    return dock.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Reads of the devices app. Protected reads take the user and are scoped to what they may see."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+
+from bwv.roles import Role, user_has_role
+from devices.models import Borough, Camera, CameraAssignment, Dock, Officer
+
+
+def user_borough(user) -> Borough | None:
+    """The borough a staff member works in (through their officer record), or None."""
+    officer = getattr(user, "officer", None) if user.is_authenticated else None
+    return officer.borough if officer is not None else None
+
+
+def boroughs_for(*, user) -> QuerySet[Borough]:
+    """Boroughs whose data the user may see: all for a system admin, else their own."""
+    if user_has_role(user, Role.SYSTEM_ADMIN):
+        return Borough.objects.all()
+    borough = user_borough(user)
+    return Borough.objects.filter(pk=borough.pk) if borough else Borough.objects.none()
+
+
+def officer_list_for(*, user) -> QuerySet[Officer]:
+    if not user_has_role(user, Role.SYSTEM_ADMIN, Role.BOROUGH_ADMIN):
+        return Officer.objects.none()
+    return Officer.objects.filter(borough__in=boroughs_for(user=user)).select_related(
+        "borough", "unit"
+    )
+
+
+def camera_list_for(*, user) -> QuerySet[Camera]:
+    if not user_has_role(user, Role.SYSTEM_ADMIN, Role.BOROUGH_ADMIN):
+        return Camera.objects.none()
+    return Camera.objects.filter(borough__in=boroughs_for(user=user)).select_related("borough")
+
+
+def officer_holding_camera(*, camera: Camera, at: datetime) -> Officer | None:
+    """Who held `camera` at the instant `at`: the assignment issued at or before it and not yet
+    returned then. None when nobody held it (the recording must then be attributed by an admin)."""
+    assignment = (
+        CameraAssignment.objects.filter(camera=camera, issued_at__lte=at)
+        .filter(Q(returned_at__isnull=True) | Q(returned_at__gt=at))
+        .select_related("officer")
+        .order_by("-issued_at")
+        .first()
+    )
+    return assignment.officer if assignment else None
+
+
+def dock_authenticate(*, key: str) -> Dock | None:
+    """The active dock whose API key this is, or None. Constant-time comparison of the hash."""
+    parts = key.split("_")
+    if len(parts) != 3 or parts[0] != "bwvdock":
+        return None
+    dock = Dock.objects.select_related("borough").filter(key_id=parts[1]).first()
+    if dock is None or dock.revoked_at is not None:
+        return None
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return dock if hmac.compare_digest(digest, dock.key_hash) else None

@@ -1,0 +1,54 @@
+"""Admin pages for evidence are read-only: footage state changes only through the audited services."""
+
+from django.contrib import admin
+
+from evidence.models import AuditEvent, Case, EvidenceFlag, IngestUpload, Recording
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Recording)
+class RecordingAdmin(ReadOnlyAdmin):
+    list_display = ["id", "camera", "officer", "borough", "started_at", "state", "delete_after"]
+    list_filter = ["state", "borough"]
+    list_select_related = ["camera", "officer", "borough"]
+    search_fields = ["=id", "camera__serial", "officer__collar_number", "=sha256"]
+    show_full_result_count = False
+    exclude = ["wrapped_key"]
+
+
+@admin.register(IngestUpload)
+class IngestUploadAdmin(ReadOnlyAdmin):
+    list_display = ["id", "dock", "state", "offset", "length", "created_at", "expires_at"]
+    list_filter = ["state"]
+    exclude = ["hash_state", "pending"]
+
+
+@admin.register(EvidenceFlag)
+class EvidenceFlagAdmin(ReadOnlyAdmin):
+    list_display = ["recording", "kind", "crime_reference", "flagged_by", "flagged_at", "lifted_at"]
+    list_filter = ["kind"]
+    search_fields = ["crime_reference"]
+
+
+@admin.register(Case)
+class CaseAdmin(ReadOnlyAdmin):
+    list_display = ["crime_reference", "title", "borough", "created_at"]
+    search_fields = ["crime_reference", "title"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["id", "at", "actor_label", "action", "object_type", "object_id", "borough"]
+    list_filter = ["action"]
+    search_fields = ["object_id", "actor_label"]
+    show_full_result_count = False

@@ -1,0 +1,125 @@
+"""Encryption at rest of recordings.
+
+Guarantees:
+- each recording has its own random 256-bit data key, stored only wrapped (AES-256-GCM) by a
+  key-encryption key (KEK) named by `kek_id`; the wrap is bound to the recording id, so a wrapped key
+  copied onto another row does not unwrap;
+- media is cut into fixed-size plaintext segments, each sealed with AES-256-GCM under a fresh random
+  96-bit nonce; the associated data binds the recording id, the segment index and whether it is the
+  last one, so segments cannot be altered, swapped, reordered or cut off without decryption failing;
+- any byte range can be decrypted by fetching and opening only the segments it covers;
+- destroying the wrapped key makes every copy of the ciphertext unreadable (crypto-shredding).
+
+Stored segment: nonce (12) || ciphertext || tag (16).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import uuid
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+
+NONCE = 12
+TAG = 16
+OVERHEAD = NONCE + TAG
+_SEG_DOMAIN = b"bwv.segment.v1"
+_WRAP_DOMAIN = b"bwv.datakey.v1"
+_BLOB_DOMAIN = b"bwv.blob.v1"
+
+
+class IntegrityError(Exception):
+    """Stored ciphertext failed authentication: it was altered, truncated, moved or reordered."""
+
+
+class KeyDestroyed(Exception):
+    """The recording's data key has been destroyed; its footage can never be read again."""
+
+
+def new_data_key() -> bytes:
+    return AESGCM.generate_key(bit_length=256)
+
+
+def wrap_data_key(data_key: bytes, *, recording_id: uuid.UUID) -> tuple[str, bytes]:
+    kek_id = settings.BWV_KEK_CURRENT
+    nonce = os.urandom(NONCE)
+    aad = _WRAP_DOMAIN + recording_id.bytes + kek_id.encode()
+    return kek_id, nonce + AESGCM(settings.BWV_KEKS[kek_id]).encrypt(nonce, data_key, aad)
+
+
+def unwrap_data_key(wrapped: bytes | None, *, kek_id: str, recording_id: uuid.UUID) -> bytes:
+    if not wrapped:
+        raise KeyDestroyed(f"the data key of recording {recording_id} has been destroyed")
+    try:
+        kek = settings.BWV_KEKS[kek_id]
+    except KeyError:
+        raise IntegrityError(f"key-encryption key {kek_id!r} is not configured") from None
+    aad = _WRAP_DOMAIN + recording_id.bytes + kek_id.encode()
+    wrapped = bytes(wrapped)
+    try:
+        return AESGCM(kek).decrypt(wrapped[:NONCE], wrapped[NONCE:], aad)
+    except InvalidTag:
+        raise IntegrityError(f"data key of recording {recording_id} does not unwrap") from None
+
+
+@dataclass(frozen=True)
+class SegmentCipher:
+    """Seals and opens the segments of one recording."""
+
+    key: bytes
+    recording_id: uuid.UUID
+    segment_size: int
+
+    @property
+    def sealed_size(self) -> int:
+        return self.segment_size + OVERHEAD
+
+    def _aad(self, index: int, last: bool) -> bytes:
+        return _SEG_DOMAIN + self.recording_id.bytes + struct.pack(">Q?", index, last)
+
+    def seal(self, index: int, plaintext: bytes, *, last: bool) -> bytes:
+        nonce = os.urandom(NONCE)
+        return nonce + AESGCM(self.key).encrypt(nonce, plaintext, self._aad(index, last))
+
+    def open(self, index: int, sealed: bytes, *, last: bool) -> bytes:
+        try:
+            return AESGCM(self.key).decrypt(sealed[:NONCE], sealed[NONCE:], self._aad(index, last))
+        except InvalidTag:
+            raise IntegrityError(
+                f"segment {index} of recording {self.recording_id} failed authentication"
+            ) from None
+
+    # Layout arithmetic ------------------------------------------------------------------------
+    def segment_count(self, plain_length: int) -> int:
+        return max(1, -(-plain_length // self.segment_size))
+
+    def sealed_length(self, plain_length: int) -> int:
+        return plain_length + self.segment_count(plain_length) * OVERHEAD
+
+    def sealed_span(self, first: int, last: int, plain_length: int) -> tuple[int, int]:
+        """Byte range [start, end) of the stored object holding segments first..last."""
+        start = first * self.sealed_size
+        end = min((last + 1) * self.sealed_size, self.sealed_length(plain_length))
+        return start, end
+
+
+def seal_blob(key: bytes, *, recording_id: uuid.UUID, purpose: str, data: bytes) -> bytes:
+    """Seal a small object that belongs to a recording (poster frame, upload tail)."""
+    nonce = os.urandom(NONCE)
+    aad = _BLOB_DOMAIN + recording_id.bytes + purpose.encode()
+    return nonce + AESGCM(key).encrypt(nonce, data, aad)
+
+
+def open_blob(key: bytes, *, recording_id: uuid.UUID, purpose: str, sealed: bytes) -> bytes:
+    aad = _BLOB_DOMAIN + recording_id.bytes + purpose.encode()
+    sealed = bytes(sealed)
+    try:
+        return AESGCM(key).decrypt(sealed[:NONCE], sealed[NONCE:], aad)
+    except InvalidTag:
+        raise IntegrityError(
+            f"{purpose} of recording {recording_id} failed authentication"
+        ) from None

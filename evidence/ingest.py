@@ -1,0 +1,592 @@
+"""Ingest: the server side of the tus uploads from docks (the writes; the HTTP layer is `apis.py`).
+
+Guarantees:
+- a PATCH streams its body: memory per upload is bounded by two storage parts, whatever the size;
+- nothing is stored in plaintext: bytes are sealed into segments before they reach storage, and the
+  tail that has not yet filled a part is sealed before it is kept in the database;
+- the offset only moves forward once the bytes before it are durably stored, so a dock that is cut
+  off resumes from the last committed offset and the stored bytes are exactly what it sent;
+- with an Upload-Checksum, the PATCH counts only if the body matches it (else nothing moves);
+- a recording becomes `available` only after the whole-file SHA-256 matched the declared one and
+  PyAV could read it as video; a rejected upload leaves no object and no recording behind;
+- the same clip from the same camera is one recording, however often it is uploaded or raced;
+- no network I/O happens inside a database transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import math
+import re
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from devices.models import Camera, CameraStatus, Dock
+from devices.selectors import officer_holding_camera
+from evidence.crypto import (
+    SegmentCipher,
+    new_data_key,
+    open_blob,
+    seal_blob,
+    unwrap_data_key,
+    wrap_data_key,
+)
+from evidence.hashstate import ResumableSha256
+from evidence.models import IngestUpload, Recording, RecordingState
+from evidence.services import audit_record
+from evidence.storage import StorageUnavailable, blob_store
+
+log = logging.getLogger(__name__)
+
+SEGMENT_SIZE = 1 << 20
+PART_SEGMENTS = 8  # 8 MiB parts: above S3's 5 MiB minimum, small enough to keep memory low
+LEASE = timedelta(minutes=2)
+READ_SIZE = 1 << 20
+IN_FLIGHT_PARTS = 2
+CHECKPOINT_PARTS = 8  # without an Upload-Checksum, commit progress every 64 MiB
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+MAX_CLOCK_SKEW = timedelta(days=1)
+MAX_RECORDING = timedelta(hours=24)
+
+
+class IngestError(Exception):
+    """An upload request that cannot be accepted, with the HTTP status and a message for the dock."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ClipMetadata:
+    camera: Camera
+    started_at: datetime
+    ended_at: datetime
+    sha256: str
+    filename: str
+    gps_lat: float | None
+    gps_lon: float | None
+
+
+# -- Metadata ------------------------------------------------------------------------------------
+
+
+def parse_upload_metadata(header: str) -> dict[str, str]:
+    """Parse tus `Upload-Metadata`: comma-separated `key base64value` pairs."""
+    result: dict[str, str] = {}
+    if not header:
+        return result
+    for item in header.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, _, value = item.partition(" ")
+        if not key or key in result:
+            raise IngestError(f"Upload-Metadata: empty or repeated key {key!r}")
+        try:
+            result[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise IngestError(f"Upload-Metadata: value of {key!r} is not base64 UTF-8") from None
+    return result
+
+
+def _parse_instant(raw: dict[str, str], key: str) -> datetime:
+    value = raw.get(key, "")
+    if not value:
+        raise IngestError(f"metadata {key!r} is required (ISO 8601 with a UTC offset)")
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise IngestError(f"metadata {key!r} is not an ISO 8601 date-time: {value!r}")
+    if timezone.is_naive(parsed):
+        raise IngestError(f"metadata {key!r} must carry a UTC offset (e.g. +01:00 or Z)")
+    return parsed
+
+
+def validate_metadata(*, dock: Dock, raw: dict[str, str]) -> ClipMetadata:
+    serial = raw.get("camera", "").strip()
+    if not serial:
+        raise IngestError("metadata 'camera' (the camera serial) is required")
+    camera = Camera.objects.filter(serial=serial).select_related("borough").first()
+    # Another borough's camera gets the same answer as an unknown one: a dock learns nothing.
+    if camera is None or camera.borough_id != dock.borough_id:
+        raise IngestError(f"camera {serial!r} is not registered in this dock's borough", 403)
+    if camera.status in (CameraStatus.RETIRED, CameraStatus.LOST):
+        raise IngestError(f"camera {serial!r} is {camera.get_status_display().lower()}", 403)
+    started, ended = _parse_instant(raw, "start"), _parse_instant(raw, "end")
+    if ended < started:
+        raise IngestError("metadata 'end' is before 'start'")
+    if ended - started > MAX_RECORDING:
+        raise IngestError("a recording cannot be longer than 24 hours")
+    if started > timezone.now() + MAX_CLOCK_SKEW:
+        raise IngestError("metadata 'start' is in the future")
+    sha = raw.get("sha256", "").strip().lower()
+    if not SHA256_HEX.match(sha):
+        raise IngestError("metadata 'sha256' must be the clip's SHA-256 as 64 hex digits")
+    filename = raw.get("filename", "").strip()
+    if (
+        not filename
+        or len(filename) > 255
+        or "/" in filename
+        or "\\" in filename
+        or "\x00" in filename
+    ):
+        raise IngestError("metadata 'filename' must be a plain file name of at most 255 characters")
+    lat = lon = None
+    if raw.get("gps"):
+        try:
+            lat_s, lon_s = raw["gps"].split(",")
+            lat, lon = float(lat_s), float(lon_s)
+        except ValueError:
+            raise IngestError("metadata 'gps' must be 'latitude,longitude'") from None
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180) or math.isnan(lat) or math.isnan(lon):
+            raise IngestError("metadata 'gps' is out of range")
+    return ClipMetadata(camera, started, ended, sha, filename, lat, lon)
+
+
+def _retention_days() -> int:
+    # Asked through the retention app's selector, not by reading its tables.
+    from retention.selectors import default_retention_days
+
+    return default_retention_days()
+
+
+# -- Create --------------------------------------------------------------------------------------
+
+
+def upload_create(*, dock: Dock, length: int, metadata: dict[str, str]) -> IngestUpload:
+    """Start an upload (tus creation). The same clip from the same camera returns the existing one."""
+    if length <= 0:
+        raise IngestError("Upload-Length must be a positive number of bytes")
+    if length > settings.BWV_INGEST_MAX_BYTES:
+        raise IngestError(f"the clip is larger than {settings.BWV_INGEST_MAX_BYTES} bytes", 413)
+    clip = validate_metadata(dock=dock, raw=metadata)
+    with transaction.atomic():
+        Dock.objects.filter(pk=dock.pk).update(last_seen_at=timezone.now())
+        existing = Recording.objects.filter(
+            camera=clip.camera, sha256=clip.sha256, state=RecordingState.AVAILABLE
+        ).first()
+        if existing is not None:
+            return _upload_for_existing(dock=dock, recording=existing, metadata=metadata)
+        recording_id = uuid.uuid4()
+        kek_id, wrapped = wrap_data_key(new_data_key(), recording_id=recording_id)
+        recording = Recording.objects.create(
+            id=recording_id,
+            camera=clip.camera,
+            borough=clip.camera.borough,
+            dock=dock,
+            state=RecordingState.UPLOADING,
+            started_at=clip.started_at,
+            ended_at=clip.ended_at,
+            size_bytes=length,
+            sha256=clip.sha256,
+            original_filename=clip.filename,
+            gps_lat=clip.gps_lat,
+            gps_lon=clip.gps_lon,
+            storage_key=f"recordings/{recording_id}/media",
+            segment_size=SEGMENT_SIZE,
+            kek_id=kek_id,
+            wrapped_key=wrapped,
+            delete_after=clip.started_at + timedelta(days=_retention_days()),
+        )
+        upload = IngestUpload.objects.create(
+            recording=recording,
+            recording_ref=recording_id,
+            dock=dock,
+            length=length,
+            metadata=metadata,
+            declared_sha256=clip.sha256,
+            hash_state=ResumableSha256().state(),
+            expires_at=timezone.now() + timedelta(hours=settings.BWV_INGEST_EXPIRY_HOURS),
+        )
+        audit_record(
+            actor=dock, action="recording.upload_started", obj=recording,
+            detail={"upload": str(upload.id), "length": length, "camera": clip.camera.serial,
+                    "filename": clip.filename, "declared_sha256": clip.sha256},
+        )  # fmt: skip
+    return upload
+
+
+def _upload_for_existing(*, dock: Dock, recording: Recording, metadata: dict) -> IngestUpload:
+    upload = IngestUpload.objects.create(
+        recording=None,
+        recording_ref=recording.id,
+        dock=dock,
+        state=IngestUpload.State.COMPLETE,
+        length=recording.size_bytes,
+        offset=recording.size_bytes,
+        metadata=metadata,
+        declared_sha256=recording.sha256,
+        hash_state=b"",
+        expires_at=timezone.now(),
+    )
+    audit_record(
+        actor=dock, action="recording.upload_duplicate", obj=recording,
+        detail={"upload": str(upload.id)},
+    )  # fmt: skip
+    return upload
+
+
+# -- Append --------------------------------------------------------------------------------------
+
+
+def upload_for_dock(*, upload_id: uuid.UUID, dock: Dock) -> IngestUpload:
+    """The upload, if it belongs to the dock's borough; 404 otherwise (the same for both)."""
+    upload = (
+        IngestUpload.objects.select_related("recording")
+        .filter(pk=upload_id, dock__borough_id=dock.borough_id)
+        .first()
+    )
+    if upload is None:
+        raise IngestError("no such upload", 404)
+    return upload
+
+
+def _claim(*, upload_id: uuid.UUID, dock: Dock, offset: int) -> tuple[IngestUpload, uuid.UUID]:
+    token, now = uuid.uuid4(), timezone.now()
+    claimed = (
+        IngestUpload.objects.filter(
+            pk=upload_id,
+            dock__borough_id=dock.borough_id,
+            state=IngestUpload.State.ACTIVE,
+            offset=offset,
+            expires_at__gt=now,
+        )  # fmt: skip
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_token=token, lease_until=now + LEASE)
+    )
+    upload = upload_for_dock(upload_id=upload_id, dock=dock)
+    if claimed:
+        return upload, token
+    if upload.state == IngestUpload.State.FAILED:
+        raise IngestError(f"the upload was rejected: {upload.error}", 410)
+    if upload.state == IngestUpload.State.COMPLETE:
+        raise IngestError("the upload is already complete", 409)
+    if upload.expires_at <= now:
+        raise IngestError("the upload has expired; start again", 410)
+    if upload.offset != offset:
+        raise IngestError(
+            f"Upload-Offset {offset} does not match the server's {upload.offset}", 409
+        )
+    raise IngestError("another request is writing this upload; retry shortly", 423)
+
+
+class _PartWriter:
+    """Seals plaintext parts into segments and stores them, at most IN_FLIGHT_PARTS at once."""
+
+    def __init__(self, upload: IngestUpload, recording: Recording, cipher: SegmentCipher):
+        self.upload = upload
+        self.recording = recording
+        self.cipher = cipher
+        self.store = blob_store()
+        self.part_plain = cipher.segment_size * PART_SEGMENTS
+        self.parts: dict[int, str] = {n: etag for n, etag in upload.parts}
+        self.pool = ThreadPoolExecutor(max_workers=IN_FLIGHT_PARTS)
+        self.in_flight: list[Future] = []
+
+    def submit(self, part_start: int, plaintext: bytes, *, final: bool) -> None:
+        while len(self.in_flight) >= IN_FLIGHT_PARTS:
+            self.in_flight.pop(0).result()
+        self.in_flight.append(self.pool.submit(self._store, part_start, plaintext, final))
+
+    def _store(self, part_start: int, plaintext: bytes, final: bool) -> None:
+        seg = self.cipher.segment_size
+        first = part_start // seg
+        count = max(1, -(-len(plaintext) // seg))
+        sealed = b"".join(
+            self.cipher.seal(
+                first + i, plaintext[i * seg : (i + 1) * seg], last=final and i == count - 1
+            )  # fmt: skip
+            for i in range(count)
+        )
+        number = part_start // self.part_plain + 1
+        offset = (number - 1) * PART_SEGMENTS * self.cipher.sealed_size
+        etag = self.store.multipart_put(
+            self.recording.storage_key, self.upload.multipart_id, number, offset, sealed
+        )
+        self.parts[number] = etag
+
+    def drain(self) -> None:
+        while self.in_flight:
+            self.in_flight.pop(0).result()
+
+    def close(self) -> None:
+        for f in self.in_flight:
+            f.cancel()
+        self.pool.shutdown(wait=True)
+
+    def part_list(self) -> list[list]:
+        return [[n, self.parts[n]] for n in sorted(self.parts)]
+
+
+def _checksum_verifier(header: str | None):
+    if not header:
+        return None, None
+    algo, _, digest = header.strip().partition(" ")
+    algo = algo.lower()
+    if algo not in ("sha256", "sha1"):
+        raise IngestError(f"Upload-Checksum algorithm {algo!r} is not supported (sha256, sha1)")
+    try:
+        expected = base64.b64decode(digest, validate=True)
+    except binascii.Error:
+        raise IngestError("Upload-Checksum digest is not base64") from None
+    return hashlib.new(algo), expected
+
+
+def upload_append(
+    *,
+    upload_id: uuid.UUID,
+    dock: Dock,
+    offset: int,
+    body: BinaryIO,
+    content_length: int,
+    checksum: str | None = None,
+) -> IngestUpload:
+    """Append a PATCH body at `offset`. Completes the recording when the last byte arrives."""
+    body_hash, expected_digest = _checksum_verifier(checksum)
+    upload, token = _claim(upload_id=upload_id, dock=dock, offset=offset)
+    if offset + content_length > upload.length:
+        _release(upload, token)
+        raise IngestError(
+            f"{content_length} bytes at offset {offset} exceed the declared length {upload.length}",
+            413,
+        )
+    recording = upload.recording
+    key = unwrap_data_key(recording.wrapped_key, kek_id=recording.kek_id, recording_id=recording.id)
+    cipher = SegmentCipher(key=key, recording_id=recording.id, segment_size=recording.segment_size)
+    writer: _PartWriter | None = None
+    try:
+        if not upload.multipart_id:
+            upload_id_s3 = blob_store().multipart_start(recording.storage_key)
+            IngestUpload.objects.filter(pk=upload.pk, lease_token=token).update(
+                multipart_id=upload_id_s3
+            )
+            upload.multipart_id = upload_id_s3
+        writer = _PartWriter(upload, recording, cipher)
+        hasher = ResumableSha256(bytes(upload.hash_state))
+        part_plain = writer.part_plain
+        part_start = offset - offset % part_plain
+        buf = bytearray()
+        if offset % part_plain:
+            buf += open_blob(key, recording_id=recording.id,
+                             purpose=f"pending:{upload.id}:{part_start}",
+                             sealed=bytes(upload.pending))  # fmt: skip
+            if len(buf) != offset - part_start:
+                raise IngestError("the stored upload tail is inconsistent; start again", 500)
+        position, remaining, parts_since_commit = offset, content_length, 0
+        try:
+            while remaining:
+                chunk = body.read(min(READ_SIZE, remaining, part_plain - len(buf)))
+                if not chunk:
+                    raise IngestError(
+                        f"the request body ended after {content_length - remaining} of "
+                        f"{content_length} bytes"
+                    )
+                buf += chunk
+                hasher.update(chunk)
+                if body_hash is not None:
+                    body_hash.update(chunk)
+                remaining -= len(chunk)
+                position += len(chunk)
+                if len(buf) == part_plain and position < upload.length:
+                    writer.submit(part_start, bytes(buf), final=False)
+                    part_start += part_plain
+                    buf.clear()
+                    parts_since_commit += 1
+                    if body_hash is None and parts_since_commit >= CHECKPOINT_PARTS:
+                        writer.drain()
+                        _commit(upload, token, writer, hasher, position, b"", renew=True)
+                        parts_since_commit = 0
+        except (IngestError, OSError) as exc:
+            # A cut-off body. Without a checksum every byte received is good: keep it, so the dock
+            # resumes from here. With a checksum the PATCH is all or nothing.
+            if body_hash is None and not isinstance(exc, StorageUnavailable):
+                writer.drain()
+                pending = _seal_pending(key, recording, upload, part_start, buf)
+                _commit(upload, token, writer, hasher, position, pending, renew=False)
+                token = None
+            raise IngestError(str(exc), 400) from exc
+
+        if body_hash is not None and body_hash.digest() != expected_digest:
+            raise IngestError("Upload-Checksum does not match the request body", 460)
+
+        if position == upload.length:
+            writer.submit(part_start, bytes(buf), final=True)
+            writer.drain()
+            return _finish(upload, token, writer, hasher)
+        writer.drain()
+        pending = _seal_pending(key, recording, upload, part_start, buf)
+        _commit(upload, token, writer, hasher, position, pending, renew=False)
+        token = None
+        upload.refresh_from_db()
+        return upload
+    except StorageUnavailable as exc:
+        log.warning("upload %s: storage unavailable: %s", upload.pk, exc)
+        raise IngestError("media storage is unavailable; resume the upload later", 503) from exc
+    finally:
+        if writer is not None:
+            writer.close()
+        if token is not None:
+            _release(upload, token)
+
+
+def _seal_pending(key, recording, upload, part_start: int, buf: bytearray) -> bytes:
+    if not buf:
+        return b""
+    return seal_blob(key, recording_id=recording.id, purpose=f"pending:{upload.id}:{part_start}",
+                     data=bytes(buf))  # fmt: skip
+
+
+def _commit(upload, token, writer: _PartWriter, hasher, position: int, pending: bytes, *, renew):
+    updated = IngestUpload.objects.filter(pk=upload.pk, lease_token=token).update(
+        offset=position,
+        parts=writer.part_list(),
+        hash_state=hasher.state(),
+        pending=pending,
+        lease_token=token if renew else None,
+        lease_until=timezone.now() + LEASE if renew else None,
+    )
+    if not updated:
+        raise IngestError("the upload lease was lost; resume from the server's offset", 409)
+
+
+def _release(upload: IngestUpload, token: uuid.UUID) -> None:
+    IngestUpload.objects.filter(pk=upload.pk, lease_token=token).update(
+        lease_token=None, lease_until=None
+    )
+
+
+# -- Finish --------------------------------------------------------------------------------------
+
+
+def _finish(upload: IngestUpload, token, writer: _PartWriter, hasher) -> IngestUpload:
+    recording = upload.recording
+    store = blob_store()
+    actual = hasher.hexdigest()
+    if actual != upload.declared_sha256:
+        store.multipart_abort(recording.storage_key, upload.multipart_id)
+        _reject(upload, f"whole-file SHA-256 {actual} does not match the declared "
+                        f"{upload.declared_sha256}")  # fmt: skip
+        raise IngestError("the whole-file SHA-256 does not match the declared one", 460)
+    store.multipart_complete(recording.storage_key, upload.multipart_id, writer.part_list())
+    recording.refresh_from_db()
+    try:
+        from evidence.probe import ProbeError, probe_and_poster
+
+        info, poster = probe_and_poster(recording)
+    except ProbeError as exc:
+        store.delete_many([recording.storage_key])
+        _reject(upload, f"not a playable video: {exc}")
+        raise IngestError(f"the file is not a playable video: {exc}", 415) from exc
+    key = unwrap_data_key(recording.wrapped_key, kek_id=recording.kek_id, recording_id=recording.id)
+    poster_key = f"recordings/{recording.id}/poster"
+    if poster:
+        store.put(poster_key, seal_blob(key, recording_id=recording.id, purpose="poster",
+                                        data=poster))  # fmt: skip
+    officer = officer_holding_camera(camera=recording.camera, at=recording.started_at)
+    try:
+        with transaction.atomic():
+            Recording.objects.filter(pk=recording.pk, state=RecordingState.UPLOADING).update(
+                state=RecordingState.AVAILABLE,
+                officer=officer,
+                media_info=info,
+                duration_seconds=info.get("duration_seconds"),
+                poster_key=poster_key if poster else "",
+                available_at=timezone.now(),
+            )
+            IngestUpload.objects.filter(pk=upload.pk, lease_token=token).update(
+                state=IngestUpload.State.COMPLETE, offset=upload.length, parts=writer.part_list(),
+                hash_state=b"", pending=b"", lease_token=None, lease_until=None,
+            )  # fmt: skip
+            recording.refresh_from_db()
+            audit_record(
+                actor=upload.dock, action="recording.ingested", obj=recording,
+                detail={"upload": str(upload.id), "sha256": actual, "size": upload.length,
+                        "officer": officer.collar_number if officer else None,
+                        "attributed": officer is not None, "media": info},
+            )  # fmt: skip
+    except IntegrityError:
+        # Another upload of the same clip finished first: keep that one, drop this copy.
+        existing = Recording.objects.get(
+            camera=recording.camera, sha256=recording.sha256, state=RecordingState.AVAILABLE
+        )
+        store.delete_many([recording.storage_key, poster_key])
+        with transaction.atomic():
+            IngestUpload.objects.filter(pk=upload.pk).update(
+                state=IngestUpload.State.COMPLETE, recording=None, recording_ref=existing.id,
+                offset=upload.length, hash_state=b"", pending=b"", lease_token=None,
+                lease_until=None,
+            )  # fmt: skip
+            Recording.objects.filter(pk=recording.pk, state=RecordingState.UPLOADING).delete()
+            audit_record(actor=upload.dock, action="recording.upload_duplicate", obj=existing,
+                         detail={"upload": str(upload.id)})  # fmt: skip
+    upload.refresh_from_db()
+    return upload
+
+
+def _reject(upload: IngestUpload, reason: str) -> None:
+    """Mark an upload rejected and remove its half-made recording (objects already removed)."""
+    with transaction.atomic():
+        recording = upload.recording
+        IngestUpload.objects.filter(pk=upload.pk).update(
+            state=IngestUpload.State.FAILED, error=reason[:2000], recording=None,
+            hash_state=b"", pending=b"", lease_token=None, lease_until=None,
+        )  # fmt: skip
+        if recording is not None:
+            Recording.objects.filter(pk=recording.pk, state=RecordingState.UPLOADING).delete()
+            audit_record(actor=upload.dock, action="recording.upload_rejected",
+                         object_type="evidence.recording", object_id=str(recording.pk),
+                         borough=recording.borough, justification=reason,
+                         detail={"upload": str(upload.id)})  # fmt: skip
+    upload.refresh_from_db()
+
+
+def upload_terminate(*, upload_id: uuid.UUID, dock: Dock, reason: str = "terminated by the dock"):
+    """tus termination, and the end of expired uploads: drop what was stored, keep the record."""
+    upload = upload_for_dock(upload_id=upload_id, dock=dock)
+    _abandon(upload, reason=reason)
+
+
+def _abandon(upload: IngestUpload, *, reason: str) -> None:
+    if upload.state != IngestUpload.State.ACTIVE:
+        raise IngestError("only an unfinished upload can be terminated", 409)
+    token, now = uuid.uuid4(), timezone.now()
+    claimed = (
+        IngestUpload.objects.filter(pk=upload.pk, state=IngestUpload.State.ACTIVE)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_token=token, lease_until=now + LEASE)
+    )
+    if not claimed:
+        raise IngestError("another request is writing this upload; retry shortly", 423)
+    recording = upload.recording
+    if upload.multipart_id and recording is not None:
+        blob_store().multipart_abort(recording.storage_key, upload.multipart_id)
+    _reject(upload, reason)
+
+
+def expire_abandoned_uploads(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Drop uploads whose dock gave up (past `expires_at`). Returns how many."""
+    now = now or timezone.now()
+    done = 0
+    expired = IngestUpload.objects.filter(
+        state=IngestUpload.State.ACTIVE, expires_at__lte=now
+    ).select_related("recording", "dock")[:limit]
+    for upload in expired:
+        try:
+            _abandon(upload, reason="expired: the upload was not finished in time")
+            done += 1
+        except (IngestError, StorageUnavailable) as exc:
+            log.warning("could not expire upload %s: %s", upload.pk, exc)
+    return done

@@ -1,0 +1,262 @@
+"""Recordings, their uploads, evidence flags, cases and the audit log.
+
+Guarantees kept here:
+- a `Recording` is `available` only after its whole-file SHA-256 matched what the dock declared;
+- a recording's media is stored encrypted under its own data key, wrapped by a key-encryption key
+  (`kek_id`); clearing `wrapped_key` destroys every copy of the footage (crypto-shredding);
+- `AuditEvent` is append-only: the model and its queryset refuse updates and deletes, so no service
+  can rewrite history (the database-level guard comes with the hash chain).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from devices.models import Borough, Camera, Dock, Officer
+
+
+class RecordingState(models.TextChoices):
+    UPLOADING = "uploading", "Uploading"
+    AVAILABLE = "available", "Available"
+    DELETED = "deleted", "Deleted"
+
+
+class Recording(models.Model):
+    """One clip from one camera. The officer is whoever held the camera when it started recording.
+
+    `borough` is copied from the camera at ingest so that moving a camera later does not move its
+    old footage to another borough's view.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    camera = models.ForeignKey(Camera, on_delete=models.PROTECT, related_name="recordings")
+    borough = models.ForeignKey(Borough, on_delete=models.PROTECT, related_name="recordings")
+    officer = models.ForeignKey(
+        Officer, null=True, blank=True, on_delete=models.PROTECT, related_name="recordings",
+        help_text="Empty when nobody held the camera at the start: an admin must attribute it",
+    )  # fmt: skip
+    dock = models.ForeignKey(
+        Dock, null=True, blank=True, on_delete=models.SET_NULL, related_name="recordings"
+    )
+    state = models.CharField(
+        max_length=10, choices=RecordingState.choices, default=RecordingState.UPLOADING
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    duration_seconds = models.FloatField(null=True, blank=True)
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the original clip, hex")
+    original_filename = models.CharField(max_length=255, blank=True)
+    media_info = models.JSONField(default=dict, blank=True)
+    gps_lat = models.FloatField(null=True, blank=True)
+    gps_lon = models.FloatField(null=True, blank=True)
+
+    # Storage and encryption
+    storage_key = models.CharField(max_length=255)
+    poster_key = models.CharField(max_length=255, blank=True)
+    segment_size = models.PositiveIntegerField()
+    kek_id = models.CharField(max_length=32)
+    wrapped_key = models.BinaryField(null=True, blank=True)
+
+    delete_after = models.DateTimeField(db_index=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    available_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        permissions = [("flag_recording", "Can flag recordings as evidence")]
+        constraints = [
+            # The same clip from the same camera is one recording, however often it is uploaded.
+            models.UniqueConstraint(
+                fields=["camera", "sha256"],
+                condition=Q(state="available"),
+                name="one_available_recording_per_clip",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__gte=models.F("started_at")), name="recording_ends_after_start"
+            ),
+        ]
+        indexes = [
+            # Review search: a borough's footage newest first, keyset-paginated on (started_at, id).
+            models.Index(fields=["borough", "-started_at", "-id"], name="rec_borough_started"),
+            models.Index(fields=["officer", "-started_at"], name="rec_officer_started"),
+            models.Index(fields=["camera", "-started_at"], name="rec_camera_started"),
+            # The sweep asks "available and past delete_after": only live rows are indexed, so the
+            # index stays as small as what can still expire.
+            models.Index(
+                fields=["delete_after"],
+                condition=Q(state="available"),
+                name="rec_expiry_live",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.camera.serial} {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class IngestUpload(models.Model):
+    """The server side of one tus upload of a recording, kept until it completes or expires.
+
+    `hash_state` is the SHA-256 context after `offset` bytes, so a resumed upload carries on hashing
+    where it stopped, on whichever worker it lands. `pending` is the encrypted tail that has not yet
+    filled a storage part (it is re-read at the next PATCH and never holds plaintext).
+    """
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Receiving"
+        COMPLETE = "complete", "Verified"
+        FAILED = "failed", "Rejected"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    recording = models.OneToOneField(
+        Recording, null=True, on_delete=models.SET_NULL, related_name="upload"
+    )
+    recording_ref = models.UUIDField(help_text="The recording's id, kept after a rejection")
+    dock = models.ForeignKey(Dock, on_delete=models.PROTECT, related_name="uploads")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    length = models.BigIntegerField()
+    offset = models.BigIntegerField(default=0)
+    metadata = models.JSONField(default=dict)
+    declared_sha256 = models.CharField(max_length=64)
+    hash_state = models.BinaryField()
+    multipart_id = models.CharField(max_length=255, blank=True)
+    parts = models.JSONField(default=list, help_text="Stored parts: [[number, etag], ...]")
+    pending = models.BinaryField(default=b"")
+    error = models.TextField(blank=True)
+    # A PATCH claims the upload with a lease so that two requests never write it at once; a worker
+    # that dies mid-request lets the lease run out and the dock resumes from the last commit.
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["expires_at"], condition=Q(state="active"), name="upload_expiry")
+        ]
+
+    def __str__(self) -> str:
+        return f"upload {self.id} ({self.offset}/{self.length})"
+
+
+class FlagKind(models.TextChoices):
+    EVIDENCE = "evidence", "Evidence"
+    POLICING_PURPOSE = "policing_purpose", "Policing purpose"
+
+
+class EvidenceFlag(models.Model):
+    """A decision to keep a recording: as evidence (with a crime reference) or for a policing purpose.
+
+    A flag is lifted, never deleted, so the decision and its reversal both stay on record.
+    """
+
+    recording = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="flags")
+    kind = models.CharField(max_length=20, choices=FlagKind.choices)
+    crime_reference = models.CharField(max_length=40, blank=True)
+    reason = models.TextField()
+    flagged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    flagged_at = models.DateTimeField()
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    lift_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-flagged_at"]
+        indexes = [models.Index(fields=["crime_reference"], name="flag_crime_ref")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="evidence") | ~Q(crime_reference=""),
+                name="evidence_flag_has_crime_reference",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} flag on {self.recording_id}"
+
+    @property
+    def active(self) -> bool:
+        return self.lifted_at is None
+
+
+class Case(models.Model):
+    """A case built around a crime reference, gathering the recordings that bear on it."""
+
+    crime_reference = models.CharField(max_length=40, db_index=True)
+    title = models.CharField(max_length=200)
+    borough = models.ForeignKey(Borough, on_delete=models.PROTECT, related_name="cases")
+    recordings = models.ManyToManyField(Recording, related_name="cases", blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.crime_reference} {self.title}"
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("the audit log is append-only: events cannot be updated")
+
+    def delete(self):
+        raise PermissionError("the audit log is append-only: events cannot be deleted")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise PermissionError("the audit log is append-only: events cannot be updated")
+
+
+class AuditEvent(models.Model):
+    """One entry of the evidential chain: who did what to which object, when, why, for whom.
+
+    Written only by `evidence.services.audit_record`. Covers the Data Protection Act 2018 s.62 log
+    kinds: collection, alteration, consultation, disclosure and erasure.
+    """
+
+    at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150, help_text="User name, 'dock:<id>' or 'system'")
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=40)
+    object_id = models.CharField(max_length=64)
+    borough = models.ForeignKey(
+        Borough, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    justification = models.TextField(blank=True)
+    recipient = models.CharField(max_length=200, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["object_type", "object_id", "id"], name="audit_object"),
+            models.Index(fields=["actor", "id"], name="audit_actor"),
+        ]
+
+    def __str__(self) -> str:
+        when = f"{self.at:%Y-%m-%d %H:%M:%S}"
+        return f"{when} {self.actor_label} {self.action} {self.object_type}:{self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("the audit log is append-only: events cannot be updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("the audit log is append-only: events cannot be deleted")

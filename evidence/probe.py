@@ -1,0 +1,71 @@
+"""Reading what a clip is (PyAV): duration, codecs, size, creation time, and a poster frame.
+
+It reads the plaintext through the decrypting reader, so no plaintext copy is ever written.
+"""
+
+from __future__ import annotations
+
+import av
+
+from evidence.media import PlaintextReader
+from evidence.models import Recording
+
+POSTER_WIDTH = 640
+
+
+class ProbeError(Exception):
+    """The file is not a video PyAV can read."""
+
+
+def probe_and_poster(recording: Recording) -> tuple[dict, bytes | None]:
+    reader = PlaintextReader(recording)
+    try:
+        container = av.open(reader, mode="r", options={"probesize": "5000000"})
+    except (av.error.FFmpegError, ValueError, OSError) as exc:
+        raise ProbeError(str(exc)) from None
+    with container:
+        video = next(iter(container.streams.video), None)
+        if video is None:
+            raise ProbeError("there is no video stream")
+        audio = next(iter(container.streams.audio), None)
+        duration = None
+        if container.duration is not None:
+            duration = container.duration / av.time_base
+        elif video.duration is not None and video.time_base is not None:
+            duration = float(video.duration * video.time_base)
+        info = {
+            "format": container.format.name,
+            "duration_seconds": round(duration, 3) if duration is not None else None,
+            "video_codec": video.codec_context.name,
+            "width": video.codec_context.width,
+            "height": video.codec_context.height,
+            "frame_rate": float(video.average_rate) if video.average_rate else None,
+            "audio_codec": audio.codec_context.name if audio is not None else None,
+            "creation_time": container.metadata.get("creation_time"),
+            "bit_rate": container.bit_rate,
+        }
+        if not info["width"] or not info["height"]:
+            raise ProbeError("the video stream has no picture size")
+        poster = _poster(container, video)
+    # Camera clocks drift and metadata can be forged: note a disagreement for a person to see.
+    declared = (recording.ended_at - recording.started_at).total_seconds()
+    if duration is not None and abs(duration - declared) > max(5.0, declared * 0.1):
+        info["duration_mismatch"] = {"declared_seconds": declared, "media_seconds": duration}
+    return info, poster
+
+
+def _poster(container, video) -> bytes | None:
+    try:
+        for frame in container.decode(video):
+            width = min(POSTER_WIDTH, frame.width)
+            height = max(2, int(frame.height * width / frame.width) // 2 * 2)
+            encoder = av.CodecContext.create("mjpeg", "w")
+            encoder.width, encoder.height = width, height
+            encoder.pix_fmt = "yuvj420p"
+            encoder.time_base = video.time_base or av.time_base
+            picture = frame.reformat(width=width, height=height, format="yuvj420p")
+            packets = list(encoder.encode(picture)) + list(encoder.encode(None))
+            return b"".join(bytes(p) for p in packets)
+    except av.error.FFmpegError as exc:
+        raise ProbeError(f"no frame could be decoded: {exc}") from None
+    raise ProbeError("the video stream has no frames")

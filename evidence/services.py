@@ -1,0 +1,115 @@
+"""Writes of the evidence app. Every change of footage state goes through here and is audited."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from devices.models import Borough, Dock
+from evidence.models import AuditEvent, EvidenceFlag, FlagKind, Recording
+
+
+def _actor_fields(actor: Any) -> tuple[AbstractBaseUser | None, str]:
+    if actor is None:
+        return None, "system"
+    if isinstance(actor, Dock):
+        return None, f"dock:{actor.key_id}"
+    if isinstance(actor, str):
+        return None, actor
+    return actor, actor.get_username()
+
+
+@transaction.atomic
+def audit_record(
+    *,
+    actor: Any,
+    action: str,
+    obj: Any = None,
+    object_type: str = "",
+    object_id: str = "",
+    borough: Borough | None = None,
+    justification: str = "",
+    recipient: str = "",
+    detail: dict | None = None,
+) -> AuditEvent:
+    """Append one event to the audit log. The only way events are written.
+
+    `actor` is a user, a dock, a label such as "system:sweep", or None for the system itself.
+    """
+    user, label = _actor_fields(actor)
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or str(obj.pk)
+        if borough is None:
+            borough = getattr(obj, "borough", None)
+    if not action or not object_type:
+        raise ValueError("an audit event needs an action and an object")
+    return AuditEvent.objects.create(
+        at=timezone.now(),
+        actor=user,
+        actor_label=label,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        borough=borough,
+        justification=justification,
+        recipient=recipient,
+        detail=detail or {},
+    )
+
+
+class FlagError(Exception):
+    """A flag that cannot be placed or lifted, with a message for the person who asked."""
+
+
+def crime_reference_validate(value: str) -> str:
+    """Normalise and check a crime reference in the force's format (settings.BWV_CRIME_REF_PATTERN)."""
+    value = (value or "").strip().upper()
+    if not re.fullmatch(settings.BWV_CRIME_REF_PATTERN, value):
+        raise FlagError(
+            f"{value or 'an empty value'} is not a crime reference in the form "
+            f"{settings.BWV_CRIME_REF_EXAMPLE}"
+        )
+    return value
+
+
+@transaction.atomic
+def recording_flag(
+    *, recording: Recording, kind: str, actor, reason: str, crime_reference: str = ""
+) -> EvidenceFlag:
+    """Flag a recording as evidence (with a crime reference) or for a policing purpose.
+
+    The flag places a hold through the retention service, which locks the recording: if the sweep
+    has already deleted it, the flag is refused with a clear message and nothing is written.
+    """
+    from retention.models import HoldSource
+    from retention.services import RecordingGone, hold_place
+
+    if kind not in FlagKind.values:
+        raise FlagError(f"unknown flag kind {kind!r}")
+    if not reason.strip():
+        raise FlagError("a flag needs a reason")
+    if kind == FlagKind.EVIDENCE:
+        crime_reference = crime_reference_validate(crime_reference)
+    elif crime_reference:
+        crime_reference = crime_reference_validate(crime_reference)
+    flag = EvidenceFlag.objects.create(
+        recording=recording, kind=kind, crime_reference=crime_reference, reason=reason,
+        flagged_by=actor, flagged_at=timezone.now(),
+    )  # fmt: skip
+    source = HoldSource.EVIDENCE if kind == FlagKind.EVIDENCE else HoldSource.POLICING_PURPOSE
+    try:
+        hold_place(recording=recording, source=source, actor=actor, reason=reason,
+                   source_ref=f"flag:{flag.pk}")  # fmt: skip
+    except RecordingGone as exc:
+        raise FlagError(f"cannot flag: {exc}") from exc
+    audit_record(
+        actor=actor, action="recording.flagged", obj=recording, justification=reason,
+        detail={"flag": flag.pk, "kind": kind, "crime_reference": crime_reference},
+    )  # fmt: skip
+    return flag

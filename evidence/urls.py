@@ -1,0 +1,8 @@
+from django.urls import path
+
+from evidence import apis
+
+urlpatterns = [
+    path("ingest/", apis.UploadCreateApi.as_view(), name="ingest-create"),
+    path("ingest/<uuid:upload_id>", apis.UploadApi.as_view(), name="ingest-upload"),
+]

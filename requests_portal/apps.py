@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class RequestsPortalConfig(AppConfig):
+    name = "requests_portal"

@@ -1,0 +1,25 @@
+from django.contrib import admin
+
+from retention.models import Hold, RetentionPolicy
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(admin.ModelAdmin):
+    list_display = ["name", "days", "is_default"]
+
+
+@admin.register(Hold)
+class HoldAdmin(admin.ModelAdmin):
+    """Read-only: holds are placed and lifted through the retention service, with audit."""
+
+    list_display = ["recording", "source", "source_ref", "active", "placed_at", "lifted_at"]
+    list_filter = ["source", "active"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,66 @@
+"""Writes of the retention app: the one place holds are placed and lifted, each audited."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from evidence.models import Recording, RecordingState
+from evidence.services import audit_record
+from retention.models import Hold
+
+
+class RecordingGone(Exception):
+    """The recording was already deleted: it cannot be held."""
+
+
+@transaction.atomic
+def hold_place(
+    *, recording: Recording, source: str, actor, reason: str, source_ref: str = ""
+) -> Hold:
+    """Place a hold; a second hold for the same cause returns the first. Refuses deleted footage.
+
+    The recording row is locked first, so a sweep deleting it at the same moment either waits for
+    this hold (and then skips the recording) or has already deleted it (and we say so).
+    """
+    locked = Recording.objects.select_for_update().get(pk=recording.pk)
+    if locked.state == RecordingState.DELETED:
+        raise RecordingGone(f"recording {recording.pk} was deleted on {locked.deleted_at:%Y-%m-%d}")
+    existing = Hold.objects.filter(
+        recording=locked, source=source, source_ref=source_ref, active=True
+    ).first()
+    if existing:
+        return existing
+    try:
+        with transaction.atomic():
+            hold = Hold.objects.create(
+                recording=locked, source=source, source_ref=source_ref, reason=reason,
+                placed_by=actor if getattr(actor, "is_authenticated", False) else None,
+                placed_at=timezone.now(),
+            )  # fmt: skip
+    except IntegrityError:
+        return Hold.objects.get(recording=locked, source=source, source_ref=source_ref, active=True)
+    audit_record(
+        actor=actor, action="hold.placed", obj=locked, justification=reason,
+        detail={"hold": hold.pk, "source": source, "source_ref": source_ref},
+    )  # fmt: skip
+    return hold
+
+
+@transaction.atomic
+def hold_lift(*, hold: Hold, actor, reason: str) -> Hold:
+    if not reason.strip():
+        raise ValueError("lifting a hold needs a reason")
+    updated = Hold.objects.filter(pk=hold.pk, active=True).update(
+        active=False,
+        lifted_at=timezone.now(),
+        lifted_by=actor if getattr(actor, "is_authenticated", False) else None,
+        lift_reason=reason,
+    )
+    hold.refresh_from_db()
+    if updated:
+        audit_record(
+            actor=actor, action="hold.lifted", obj=hold.recording, justification=reason,
+            detail={"hold": hold.pk, "source": hold.source, "source_ref": hold.source_ref},
+        )  # fmt: skip
+    return hold

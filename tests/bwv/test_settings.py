@@ -1,0 +1,65 @@
+"""The embedded default boots with no environment at all; production settings pass check --deploy."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bare_env(tmp_path, **extra) -> dict[str, str]:
+    # Nothing of the test run's services or secrets leaks into the child.
+    return {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "BWV_VAR_DIR": str(tmp_path / "var"),
+            **extra}  # fmt: skip
+
+
+def test_embedded_settings_boot_with_no_environment(tmp_path):
+    env = _bare_env(tmp_path)
+    script = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'bwv.settings'; django.setup()\n"
+        "from django.conf import settings as s\n"
+        "from django.core.management import call_command\n"
+        "call_command('migrate', verbosity=0)\n"
+        "from django.test import Client\n"
+        "r = Client().get('/healthz')\n"
+        "print(s.DATABASES['default']['ENGINE'], s.STORAGES['default']['BACKEND'],\n"
+        "      s.CELERY_BROKER_URL, r.status_code, r.json()['status'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    engine, storage, broker, status, health = out.stdout.split()
+    assert engine == "django.db.backends.sqlite3"
+    assert storage == "django.core.files.storage.FileSystemStorage"
+    assert broker == "filesystem://"
+    assert (status, health) == ("200", "ok")
+    # The local secrets were generated into var/, readable by the owner only.
+    for name in ("secret_key", "keks"):
+        assert (tmp_path / "var" / name).stat().st_mode & 0o077 == 0
+
+
+def test_check_deploy_is_clean_with_production_variables(tmp_path):
+    env = _bare_env(
+        tmp_path,
+        BWV_PRODUCTION="1",
+        DJANGO_SECRET_KEY="x" * 20 + "a-long-random-production-secret-value-0123456789",
+        BWV_KEKS="prod1:" + "A" * 43 + "=",
+        DATABASE_URL="postgres://bwv:pw@db.example:5432/bwv",
+        REDIS_URL="redis://redis.example:6379/0",
+        BWV_S3_BUCKET="bwv",
+        BWV_ALLOWED_HOSTS="bwv.example",
+    )
+    out = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "no issues" in out.stdout
+
+
+def test_production_refuses_to_start_without_its_secrets(tmp_path):
+    env = _bare_env(tmp_path, BWV_PRODUCTION="1")
+    out = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode != 0
+    assert "DJANGO_SECRET_KEY" in out.stderr
+    assert not (tmp_path / "var" / "secret_key").exists()

@@ -169,42 +169,42 @@ class Dock:
         raise AssertionError("unreachable")
 
     def _upload_attempt(self, path, size, sha, metadata, fingerprint) -> str:
-        with open(path, "rb") as stream:
-            uploader = Sha256Uploader(
-                file_stream=stream, client=self.client, chunk_size=CHUNK_SIZE, metadata=metadata,
-                store_url=True, url_storage=self.storage, fingerprinter=fingerprint,
-                upload_checksum=True,
-            )  # fmt: skip
-            key = fingerprint.key
-            if uploader.url:
-                status = self._status(uploader.url)
-                if status is None or status["state"] == "failed":
-                    if status is not None and "expired" not in status.get("error", ""):
-                        self.storage.remove_item(key)
-                        raise ClipError(f"rejected by the server: {status['error']}")
-                    log.info("%s: previous upload is gone; starting again", path.name)
-                    self.storage.remove_item(key)
-                    uploader.url = None
-            if not uploader.url:
-                uploader.set_url(uploader.create_url())
-            uploader.offset = uploader.get_offset()
-            if uploader.offset:
-                log.info("%s: resuming at %d of %d bytes", path.name, uploader.offset, size)
-            bar = _progress(path.name, size, uploader.offset, enabled=self.progress)
-            try:
-                while uploader.offset < size:
-                    before = uploader.offset
-                    uploader.upload_chunk()
-                    bar.update(uploader.offset - before)
-            finally:
-                bar.close()
+        # tuspy opens the file by path for each request (it closes streams it is given).
+        uploader = Sha256Uploader(
+            file_path=str(path), client=self.client, chunk_size=CHUNK_SIZE, metadata=metadata,
+            store_url=True, url_storage=self.storage, fingerprinter=fingerprint,
+            upload_checksum=True,
+        )  # fmt: skip
+        key = fingerprint.key
+        if uploader.url:
             status = self._status(uploader.url)
-            if status is None or status["state"] != "complete" or status["sha256"] != sha:
-                detail = status.get("error") if status else "upload not found"
+            if status is None or status["state"] == "failed":
+                if status is not None and "expired" not in status.get("error", ""):
+                    self.storage.remove_item(key)
+                    raise ClipError(f"rejected by the server: {status['error']}")
+                log.info("%s: previous upload is gone; starting again", path.name)
                 self.storage.remove_item(key)
-                raise ClipError(f"the server did not verify the clip: {detail}")
+                uploader.url = None
+        if not uploader.url:
+            uploader.set_url(uploader.create_url())
+        uploader.offset = uploader.get_offset()
+        if uploader.offset:
+            log.info("%s: resuming at %d of %d bytes", path.name, uploader.offset, size)
+        bar = _progress(path.name, size, uploader.offset, enabled=self.progress)
+        try:
+            while uploader.offset < size:
+                before = uploader.offset
+                uploader.upload_chunk()
+                bar.update(uploader.offset - before)
+        finally:
+            bar.close()
+        status = self._status(uploader.url)
+        if status is None or status["state"] != "complete" or status["sha256"] != sha:
+            detail = status.get("error") if status else "upload not found"
             self.storage.remove_item(key)
-            return status["recording"]
+            raise ClipError(f"the server did not verify the clip: {detail}")
+        self.storage.remove_item(key)
+        return status["recording"]
 
     def run(self) -> int:
         clips = self.clips()
@@ -216,6 +216,10 @@ class Dock:
             except ClipError as exc:
                 failures += 1
                 log.error("%s: NOT uploaded, kept on the camera: %s", path.name, exc)
+                continue
+            except Exception:  # an unforeseen fault must not stop the other clips
+                failures += 1
+                log.exception("%s: NOT uploaded, kept on the camera", path.name)
                 continue
             # Verified by the server: only now may the clip leave the camera.
             path.unlink()

@@ -119,13 +119,14 @@ def clip_times(path: Path) -> dict[str, str]:
 
 class Dock:
     def __init__(self, *, server: str, key: str, camera: str, folder: Path, retries: int,
-                 retry_delay: float, progress: bool):  # fmt: skip
+                 retry_delay: float, progress: bool, chunk_size: int = CHUNK_SIZE):  # fmt: skip
         self.server = server.rstrip("/")
         self.camera = camera
         self.folder = folder
         self.retries = retries
         self.retry_delay = retry_delay
         self.progress = progress
+        self.chunk_size = chunk_size
         self.headers = {"Authorization": f"Bearer {key}"}
         self.client = tus_client.TusClient(f"{self.server}/api/v1/ingest/", headers=self.headers)
         self.storage = JsonStateStorage(folder / STATE_FILE)
@@ -171,7 +172,7 @@ class Dock:
     def _upload_attempt(self, path, size, sha, metadata, fingerprint) -> str:
         # tuspy opens the file by path for each request (it closes streams it is given).
         uploader = Sha256Uploader(
-            file_path=str(path), client=self.client, chunk_size=CHUNK_SIZE, metadata=metadata,
+            file_path=str(path), client=self.client, chunk_size=self.chunk_size, metadata=metadata,
             store_url=True, url_storage=self.storage, fingerprinter=fingerprint,
             upload_checksum=True,
         )  # fmt: skip
@@ -263,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retries", type=int, default=5)
     parser.add_argument("--retry-delay", type=float, default=5.0)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--chunk-mib", type=int, default=CHUNK_SIZE >> 20,
+                        help="bytes per PATCH request, in MiB (default 64)")  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     key = args.key_file.read_text().strip() if args.key_file else os.environ.get("BWV_DOCK_KEY", "")
@@ -273,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     dock = Dock(
         server=args.server, key=key, camera=args.camera, folder=args.folder,
         retries=args.retries, retry_delay=args.retry_delay,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        progress=not args.no_progress and sys.stderr.isatty(), chunk_size=args.chunk_mib << 20,
     )  # fmt: skip
     return dock.run()
 

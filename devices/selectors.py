@@ -55,7 +55,8 @@ def officer_holding_camera(*, camera: Camera, at: datetime) -> Officer | None:
 
 def dock_authenticate(*, key: str) -> Dock | None:
     """The active dock whose API key this is, or None. Constant-time comparison of the hash."""
-    parts = key.split("_")
+    # The secret part is url-safe base64 and may itself contain "_": split twice at most.
+    parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != "bwvdock":
         return None
     dock = Dock.objects.select_related("borough").filter(key_id=parts[1]).first()

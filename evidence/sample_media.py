@@ -23,12 +23,13 @@ def make_clip(
     fps: int = 25,
     tone_hz: int = 440,
     created: datetime | None = None,
+    crf: int = 30,
 ) -> bytes:
     """Encode a clip and return its bytes (also written to `dest` when given)."""
     # faststart (index first, for quick playback) rewrites the file, so it needs a real file.
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "clip.mp4"
-        _encode(path, seconds, width, height, fps, tone_hz, created)
+        _encode(path, seconds, width, height, fps, tone_hz, created, crf)
         data = path.read_bytes()
     if isinstance(dest, io.BytesIO):
         dest.write(data)
@@ -37,14 +38,14 @@ def make_clip(
     return data
 
 
-def _encode(path, seconds, width, height, fps, tone_hz, created) -> None:
+def _encode(path, seconds, width, height, fps, tone_hz, created, crf) -> None:
     options = {"movflags": "+faststart"}
     with av.open(str(path), mode="w", format="mp4", options=options) as container:
         if created is not None:
             container.metadata["creation_time"] = created.strftime("%Y-%m-%dT%H:%M:%S.000000Z")
         video = container.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.options = {"preset": "ultrafast", "crf": "30", "g": str(fps)}
+        video.options = {"preset": "ultrafast", "crf": str(crf), "g": str(fps)}
         audio = container.add_stream("aac", rate=16000)
         audio.layout = "mono"
         frames = int(seconds * fps)

@@ -73,9 +73,9 @@ def dock(*, borough_code: str = "QA"):
                          actor=admin)  # fmt: skip
 
 
-def clip_metadata(cam: Camera, data: bytes, *, start: datetime | None = None,
+def clip_metadata(cam: Camera, data: bytes, *, started: datetime | None = None,
                   seconds: float = 4.0, **overrides) -> dict[str, str]:  # fmt: skip
-    start = start or timezone.now().replace(microsecond=0) - timedelta(hours=2)
+    start = started or timezone.now().replace(microsecond=0) - timedelta(hours=2)
     meta = {
         "camera": cam.serial,
         "start": start.isoformat(),
@@ -99,7 +99,7 @@ def ingested_recording(*, cam: Camera | None = None, data: bytes | None = None,
     if dock_obj is None:
         dock_obj, _key = dock(borough_code=cam.borough.code)
     data = data or make_clip(seconds=2, tone_hz=200 + next(_seq) % 800)
-    meta = clip_metadata(cam, data, start=start, seconds=2)
+    meta = clip_metadata(cam, data, started=start, seconds=2)
     upload = upload_create(dock=dock_obj, length=len(data), metadata=meta)
     upload = upload_append(upload_id=upload.id, dock=dock_obj, offset=0, body=io.BytesIO(data),
                            content_length=len(data))  # fmt: skip

@@ -122,7 +122,7 @@ def _upload_headers(response, upload: IngestUpload) -> None:
     response["Upload-Length"] = str(upload.length)
     if upload.state == IngestUpload.State.ACTIVE:
         response["Upload-Expires"] = http_date(upload.expires_at.timestamp())
-    response["Bwv-Upload-State"] = upload.state
+    response["Bwv-Upload-State"] = str(upload.state)
     if upload.state == IngestUpload.State.COMPLETE:
         response["Bwv-Recording-Id"] = str(upload.recording_ref)
         response["Bwv-Verified-Sha256"] = upload.declared_sha256

@@ -18,6 +18,23 @@ def pytest_configure(config):
         )
 
 
+@pytest.fixture(scope="session")
+def small_clip() -> bytes:
+    from evidence.sample_media import make_clip
+
+    return make_clip(seconds=2)
+
+
+@pytest.fixture(scope="session")
+def big_clip() -> bytes:
+    """About 20 MiB: three 8 MiB storage parts, so part boundaries and the tail are exercised."""
+    from evidence.sample_media import make_clip
+
+    data = make_clip(seconds=10, width=1280, height=720, crf=0)
+    assert len(data) > 2 * 8 * 1024 * 1024
+    return data
+
+
 @pytest.fixture(autouse=True)
 def _media_store_per_settings():
     """The blob store is cached per process; clear it so a settings override takes effect."""

@@ -4,21 +4,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from evidence.sample_media import make_clip
 from tests import factories as f
-
-
-@pytest.fixture(scope="session")
-def small_clip() -> bytes:
-    return make_clip(seconds=2)
-
-
-@pytest.fixture(scope="session")
-def big_clip() -> bytes:
-    """About 20 MiB: three 8 MiB storage parts, so part boundaries and the tail are exercised."""
-    data = make_clip(seconds=10, width=1280, height=720, crf=0)
-    assert len(data) > 2 * 8 * 1024 * 1024
-    return data
 
 
 @pytest.fixture

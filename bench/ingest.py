@@ -1,0 +1,237 @@
+"""Ingest throughput: our dock → tus → encryption → S3 path against a plain boto3 upload.
+
+    .venv/bin/python bench/ingest.py [--size-mib 512] [--docks 20] [--dock-size-mib 32]
+
+In one run, on the same machine and the same S3 server:
+  (a) boto3's managed upload (upload_file, default TransferConfig) of the file into the bucket;
+  (b) the dock client uploading the same file through the tus API (gunicorn, as in production),
+      sealed into segments and stored as S3 multipart parts, until the server has verified it.
+Then 20 docks upload smaller files at once, while the server's resident memory is sampled.
+
+The file is a real MP4 (so the server accepts it as video) padded with random bytes to the size.
+Last line: JSON with "ratio" = (b) MiB/s ÷ (a) MiB/s (goal ≥ 0.8) and "peak_rss_mib", the server's
+peak resident memory (all gunicorn processes) during the 20-dock run, which must not grow with the
+file size: "rss_growth" compares the peak during the large single upload with a small one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MiB = 1024 * 1024
+
+
+def make_file(path: Path, size: int) -> None:
+    from evidence.sample_media import make_clip
+
+    head = make_clip(seconds=2)
+    with open(path, "wb") as f:
+        f.write(head)
+        remaining = size - len(head)
+        while remaining > 0:
+            n = min(remaining, 16 * MiB)
+            f.write(os.urandom(n))
+            remaining -= n
+
+
+class RssSampler:
+    """Samples the resident memory of a process and its children; keeps the peak of the sum."""
+
+    def __init__(self, pid: int):
+        import psutil
+
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        import psutil
+
+        while not self._stop.is_set():
+            try:
+                procs = [self.proc, *self.proc.children(recursive=True)]
+                total = sum(p.memory_info().rss for p in procs if p.is_running())
+                self.peak = max(self.peak, total)
+            except psutil.Error:
+                pass
+            time.sleep(0.02)
+
+    def __enter__(self):
+        self.peak = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._stop.clear()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_docks(server: str, key: str, jobs: list[tuple[str, Path]]) -> float:
+    start = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "devices.dock",
+                "--server",
+                server,
+                "--camera",
+                serial,
+                "--no-progress",
+                str(folder),
+            ],
+            env={**os.environ, "BWV_DOCK_KEY": key},
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for serial, folder in jobs
+    ]
+    for proc in procs:
+        _out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"dock client failed:\n{err[-3000:]}")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size-mib", type=int, default=512)
+    parser.add_argument("--docks", type=int, default=20)
+    parser.add_argument("--dock-size-mib", type=int, default=32)
+    parser.add_argument("--small-mib", type=int, default=32, help="the small single upload")
+    args = parser.parse_args()
+
+    from bwv.localservices import local_services
+
+    with local_services(redis=False), tempfile.TemporaryDirectory() as tmp:
+        os.environ["DJANGO_SETTINGS_MODULE"] = "bwv.settings"
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.utils import timezone
+
+        call_command("migrate", verbosity=0)
+        from bwv.roles import Role
+        from devices.models import Borough, Camera, Officer
+        from devices.services import camera_issue, dock_register
+        from evidence.storage import blob_store
+        from tests import factories as f
+
+        harrow = Borough.objects.get(code="QA")
+        admin = f.user(Role.SYSTEM_ADMIN)
+        _dock, key = dock_register(borough=harrow, station="Bench", name="Dock", actor=admin)
+
+        def camera_with_officer(n: int) -> str:
+            camera = Camera.objects.create(serial=f"BENCH-{n:04d}", borough=harrow)
+            officer = Officer.objects.create(collar_number=f"B{n:04d}QA", first_name="Bench",
+                                             last_name=str(n), borough=harrow)  # fmt: skip
+            camera_issue(camera=camera, officer=officer, actor=admin,
+                         at=timezone.now() - timedelta(days=1))  # fmt: skip
+            return camera.serial
+
+        def clip_folder(name: str, size: int) -> Path:
+            folder = Path(tmp) / name
+            folder.mkdir()
+            make_file(folder / "CLIP.MP4", size)
+            start = timezone.now() - timedelta(hours=1)
+            (folder / "CLIP.json").write_text(json.dumps(
+                {"start": start.isoformat(), "end": (start + timedelta(seconds=2)).isoformat()}))  # fmt: skip
+            return folder
+
+        size = args.size_mib * MiB
+        big = clip_folder("big", size)
+        source = Path(tmp) / "source.mp4"
+        shutil.copy(big / "CLIP.MP4", source)
+
+        # (a) baseline: boto3 managed upload of the same file into the same bucket.
+        store = blob_store()
+        t0 = time.perf_counter()
+        store.client.upload_file(str(source), store.bucket, "bench/baseline.mp4")
+        baseline_s = time.perf_counter() - t0
+        store.delete_many(["bench/baseline.mp4"])
+
+        port = free_port()
+        server = f"http://127.0.0.1:{port}"
+        gunicorn = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "bwv.wsgi:application", "--bind", f"127.0.0.1:{port}",
+             "--workers", "2", "--threads", "4", "--timeout", "600", "--log-level", "warning"],
+            cwd=ROOT, env=os.environ.copy(),
+        )  # fmt: skip
+        try:
+            for _ in range(200):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            sampler = RssSampler(gunicorn.pid)
+            # A small single upload first: its peak is the reference for "does not grow with size".
+            small = clip_folder("small", args.small_mib * MiB)
+            with sampler:
+                run_docks(server, key, [(camera_with_officer(0), small)])
+            rss_small = sampler.peak
+            # (b) our path: dock client → tus → seal → S3 multipart, until verified.
+            with sampler:
+                ours_s = run_docks(server, key, [(camera_with_officer(1), big)])
+            rss_large = sampler.peak
+            # 20 docks at once.
+            jobs = [(camera_with_officer(100 + i), clip_folder(f"dock{i}", args.dock_size_mib * MiB))
+                    for i in range(args.docks)]  # fmt: skip
+            with sampler:
+                docks_s = run_docks(server, key, jobs)
+            rss_docks = sampler.peak
+        finally:
+            gunicorn.terminate()
+            gunicorn.wait(timeout=30)
+
+        baseline = args.size_mib / baseline_s
+        ours = args.size_mib / ours_s
+        result = {
+            "bench": "ingest",
+            "size_mib": args.size_mib,
+            "baseline_boto3_mib_s": round(baseline, 1),
+            "ours_dock_tus_s3_mib_s": round(ours, 1),
+            "ratio": round(ours / baseline, 3),
+            "docks": args.docks,
+            "docks_total_mib_s": round(args.docks * args.dock_size_mib / docks_s, 1),
+            "peak_rss_mib": round(rss_docks / MiB, 1),
+            "peak_rss_single_small_mib": round(rss_small / MiB, 1),
+            "peak_rss_single_large_mib": round(rss_large / MiB, 1),
+            "rss_growth": round(rss_large / rss_small, 3),
+        }
+        print(
+            f"boto3 upload_file: {baseline:.1f} MiB/s; dock→tus→S3: {ours:.1f} MiB/s",
+            file=sys.stderr,
+        )
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

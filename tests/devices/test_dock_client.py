@@ -1,0 +1,109 @@
+"""The dock client against a live server: killed at random points, it resumes and wipes only at the end."""
+
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from evidence.media import plaintext_range
+from evidence.models import IngestUpload, Recording, RecordingState
+from tests import factories as f
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _command(server: str, camera: str, folder: Path) -> list[str]:
+    return [sys.executable, "-m", "devices.dock", "--server", server, "--camera", camera,
+            "--chunk-mib", "1", "--retry-delay", "0.3", "--no-progress", str(folder)]  # fmt: skip
+
+
+def _write_clip(folder: Path, name: str, data: bytes) -> Path:
+    start = timezone.now().replace(microsecond=0) - timedelta(hours=3)
+    clip = folder / name
+    clip.write_bytes(data)
+    clip.with_suffix(".json").write_text(json.dumps(
+        {"start": start.isoformat(), "end": (start + timedelta(seconds=10)).isoformat()}))  # fmt: skip
+    return clip
+
+
+def _committed_offset() -> int:
+    upload = IngestUpload.objects.order_by("-created_at").first()
+    return upload.offset if upload else 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dock_killed_at_random_points_resumes_and_wipes_the_clip_only_at_the_end(
+    live_server, tmp_path, big_clip
+):
+    cam, _officer = f.issued_camera()
+    _dock, key = f.dock()
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    clip = _write_clip(folder, "CLIP0001.MP4", big_clip)
+    env = {**os.environ, "BWV_DOCK_KEY": key}
+    command = _command(live_server.url, cam.serial, folder)
+
+    rng = random.Random(20261124)
+    targets = sorted(rng.uniform(0.05, 0.95) * len(big_clip) for _ in range(4))
+    seen = []
+    for target in targets:
+        proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while _committed_offset() < target and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert proc.poll() is None, "the client finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        seen.append(_committed_offset())
+        assert clip.exists(), "a clip must stay on the camera until the server verified it"
+        assert not Recording.objects.filter(state=RecordingState.AVAILABLE).exists()
+
+    assert seen == sorted(seen) and seen[-1] < len(big_clip)
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "resuming at" in done.stderr
+    assert not clip.exists() and not clip.with_suffix(".json").exists()
+
+    # One upload resumed throughout (never restarted), one recording, the right bytes.
+    assert IngestUpload.objects.count() == 1
+    recording = Recording.objects.get()
+    assert recording.state == RecordingState.AVAILABLE
+    assert recording.sha256 == hashlib.sha256(big_clip).hexdigest()
+    assert (
+        hashlib.sha256(b"".join(plaintext_range(recording, 0, recording.size_bytes))).hexdigest()
+        == recording.sha256
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_several_docks_at_once_and_a_rejected_clip_is_kept(live_server, tmp_path, small_clip):
+    _dock, key = f.dock()
+    env = {**os.environ, "BWV_DOCK_KEY": key}
+    procs, folders = [], []
+    for i in range(3):
+        cam, _ = f.issued_camera()
+        folder = tmp_path / f"cam{i}"
+        folder.mkdir()
+        _write_clip(folder, "A.MP4", small_clip)
+        _write_clip(folder, "B.MP4", b"not a video, whatever its name says\n" * 2000)
+        folders.append(folder)
+        procs.append(subprocess.Popen(_command(live_server.url, cam.serial, folder), env=env,
+                                      cwd=ROOT, stderr=subprocess.PIPE, text=True))  # fmt: skip
+    results = [(p.wait(timeout=120), p.stderr.read()) for p in procs]
+    for (code, log), folder in zip(results, folders, strict=True):
+        # A.MP4 is a real clip: verified and wiped. B.MP4 is not a video: rejected and kept.
+        assert code == 1, log
+        assert not (folder / "A.MP4").exists()
+        assert (folder / "B.MP4").exists()
+        assert "B.MP4: NOT uploaded, kept on the camera" in log
+    assert Recording.objects.filter(state=RecordingState.AVAILABLE).count() == 3

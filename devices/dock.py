@@ -16,6 +16,7 @@ the camera writes one, else from the file's own creation time and duration.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import fcntl
 import hashlib
@@ -31,6 +32,7 @@ import requests
 from tusclient import client as tus_client
 from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 from tusclient.fingerprint.interface import Fingerprint
+from tusclient.request import TusRequest
 from tusclient.storage.interface import Storage
 from tusclient.uploader import Uploader
 
@@ -38,7 +40,12 @@ log = logging.getLogger("bwv.dock")
 
 CLIP_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".m4v"}
 STATE_FILE = ".bwv-dock-state.json"
-CHUNK_SIZE = 64 * 1024 * 1024  # a multiple of the server's 8 MiB part: no tail to carry over
+# Each PATCH is streamed from disk, so a large chunk costs no memory. Without per-chunk checksums
+# the server keeps every byte that arrives (a dropped link loses nothing) and the whole-file
+# SHA-256 is verified before the clip may be wiped; with --chunk-checksums each PATCH counts only
+# whole, so chunks are then kept smaller.
+CHUNK_SIZE = 1024 * 1024 * 1024
+CHECKSUM_CHUNK_SIZE = 64 * 1024 * 1024
 
 
 class ClipError(Exception):
@@ -84,8 +91,72 @@ class ClipFingerprint(Fingerprint):
         return self.key
 
 
+class _FileSlice:
+    """`length` bytes of an open file from its current position, read as requests sends them."""
+
+    def __init__(self, file, length: int):
+        self.file, self.remaining = file, length
+
+    def __len__(self) -> int:
+        return self.remaining
+
+    def read(self, size: int = -1) -> bytes:
+        # Hand out up to 1 MiB whatever the caller's block size: fewer, larger socket writes.
+        size = self.remaining if size is None or size < 0 else max(size, 1 << 20)
+        data = self.file.read(min(size, self.remaining))
+        self.remaining -= len(data)
+        return data
+
+
+class StreamingTusRequest(TusRequest):
+    """tuspy's PATCH, streamed from disk instead of read whole into memory.
+
+    The chunk is read once to compute its Upload-Checksum, then sent from the file: the client's
+    memory stays small whatever the chunk size, so chunks can be large (fewer round trips).
+    """
+
+    def perform(self):
+        try:
+            start = self.file.tell()
+            if self._upload_checksum:
+                digest = self._checksum_algorithm()
+                remaining = self._content_length
+                while remaining > 0:
+                    block = self.file.read(min(remaining, 4 << 20))
+                    if not block:
+                        break
+                    digest.update(block)
+                    remaining -= len(block)
+                self._request_headers["upload-checksum"] = (
+                    f"{self._checksum_algorithm_name} "
+                    f"{base64.b64encode(digest.digest()).decode('ascii')}"
+                )
+                self.file.seek(start)
+            resp = requests.patch(
+                self._url, data=_FileSlice(self.file, self._content_length),
+                headers=self._request_headers, verify=self.verify_tls_cert, stream=True,
+                cert=self.client_cert, timeout=(30, 600),
+            )  # fmt: skip
+            self.status_code = resp.status_code
+            self.response_content = resp.content
+            self.response_headers = {k.lower(): v for k, v in resp.headers.items()}
+        except requests.exceptions.RequestException as error:
+            raise TusUploadFailed(error) from error
+        finally:
+            self.file.close()
+
+
 class Sha256Uploader(Uploader):
     CHECKSUM_ALGORITHM_PAIR = ("sha256", hashlib.sha256)
+
+    def _do_request(self):
+        self.request = StreamingTusRequest(self)
+        try:
+            self.request.perform()
+            if not 200 <= self.request.status_code < 300:
+                raise TusUploadFailed("", self.request.status_code, self.request.response_content)
+        except TusUploadFailed as error:
+            self._retry_or_cry(error)
 
 
 def file_sha256(path: Path) -> str:
@@ -119,7 +190,8 @@ def clip_times(path: Path) -> dict[str, str]:
 
 class Dock:
     def __init__(self, *, server: str, key: str, camera: str, folder: Path, retries: int,
-                 retry_delay: float, progress: bool, chunk_size: int = CHUNK_SIZE):  # fmt: skip
+                 retry_delay: float, progress: bool, chunk_size: int = CHUNK_SIZE,
+                 chunk_checksums: bool = False):  # fmt: skip
         self.server = server.rstrip("/")
         self.camera = camera
         self.folder = folder
@@ -127,6 +199,7 @@ class Dock:
         self.retry_delay = retry_delay
         self.progress = progress
         self.chunk_size = chunk_size
+        self.chunk_checksums = chunk_checksums
         self.headers = {"Authorization": f"Bearer {key}"}
         self.client = tus_client.TusClient(f"{self.server}/api/v1/ingest/", headers=self.headers)
         self.storage = JsonStateStorage(folder / STATE_FILE)
@@ -174,7 +247,7 @@ class Dock:
         uploader = Sha256Uploader(
             file_path=str(path), client=self.client, chunk_size=self.chunk_size, metadata=metadata,
             store_url=True, url_storage=self.storage, fingerprinter=fingerprint,
-            upload_checksum=True,
+            upload_checksum=self.chunk_checksums,
         )  # fmt: skip
         key = fingerprint.key
         if uploader.url:
@@ -264,8 +337,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retries", type=int, default=5)
     parser.add_argument("--retry-delay", type=float, default=5.0)
     parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--chunk-mib", type=int, default=CHUNK_SIZE >> 20,
-                        help="bytes per PATCH request, in MiB (default 64)")  # fmt: skip
+    parser.add_argument(
+        "--chunk-mib",
+        type=int,
+        default=None,
+        help="bytes per PATCH request, in MiB (default 1024, 64 with checksums)",
+    )
+    parser.add_argument("--chunk-checksums", action="store_true",
+                        help="send a SHA-256 Upload-Checksum with every PATCH")  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     key = args.key_file.read_text().strip() if args.key_file else os.environ.get("BWV_DOCK_KEY", "")
@@ -276,7 +355,10 @@ def main(argv: list[str] | None = None) -> int:
     dock = Dock(
         server=args.server, key=key, camera=args.camera, folder=args.folder,
         retries=args.retries, retry_delay=args.retry_delay,
-        progress=not args.no_progress and sys.stderr.isatty(), chunk_size=args.chunk_mib << 20,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        chunk_size=(args.chunk_mib << 20) if args.chunk_mib
+        else CHECKSUM_CHUNK_SIZE if args.chunk_checksums else CHUNK_SIZE,
+        chunk_checksums=args.chunk_checksums,
     )  # fmt: skip
     return dock.run()
 

@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import logging
 import math
+import os
 import re
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -54,8 +55,8 @@ SEGMENT_SIZE = 1 << 20
 PART_SEGMENTS = 8  # 8 MiB parts: above S3's 5 MiB minimum, small enough to keep memory low
 LEASE = timedelta(minutes=2)
 READ_SIZE = 1 << 20
-IN_FLIGHT_PARTS = 2
-CHECKPOINT_PARTS = 8  # without an Upload-Checksum, commit progress every 64 MiB
+IN_FLIGHT_PARTS = int(os.environ.get("BWV_INGEST_PARTS_IN_FLIGHT", "4"))
+CHECKPOINT_BYTES = 32 << 20  # without an Upload-Checksum, commit progress about every 32 MiB
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 MAX_CLOCK_SKEW = timedelta(days=1)
 MAX_RECORDING = timedelta(hours=24)
@@ -294,15 +295,29 @@ class _PartWriter:
         self.part_plain = cipher.segment_size * PART_SEGMENTS
         self.parts: dict[int, str] = {n: etag for n, etag in upload.parts}
         self.pool = ThreadPoolExecutor(max_workers=IN_FLIGHT_PARTS)
-        self.in_flight: list[Future] = []
+        self.in_flight: list[tuple[int, Future]] = []  # (plaintext offset where the part ends, …)
+        self.durable_until = upload.offset - upload.offset % self.part_plain
 
-    def submit(self, part_start: int, plaintext: bytes, *, final: bool) -> None:
+    def submit(self, part_start: int, plaintext: bytearray, *, final: bool) -> None:
         while len(self.in_flight) >= IN_FLIGHT_PARTS:
-            self.in_flight.pop(0).result()
-        self.in_flight.append(self.pool.submit(self._store, part_start, plaintext, final))
+            self._retire_first()
+        future = self.pool.submit(self._store, part_start, plaintext, final)
+        self.in_flight.append((part_start + len(plaintext), future))
 
-    def _store(self, part_start: int, plaintext: bytes, final: bool) -> None:
+    def _retire_first(self) -> None:
+        part_end, future = self.in_flight.pop(0)
+        future.result()  # raises the part's storage error, if any
+        self.durable_until = part_end
+
+    def poll(self) -> int:
+        """Retire the parts that are stored, in order; returns the offset all bytes below are in."""
+        while self.in_flight and self.in_flight[0][1].done():
+            self._retire_first()
+        return self.durable_until
+
+    def _store(self, part_start: int, plaintext: bytearray, final: bool) -> None:
         seg = self.cipher.segment_size
+        plaintext = memoryview(plaintext)
         first = part_start // seg
         count = max(1, -(-len(plaintext) // seg))
         sealed = b"".join(
@@ -320,15 +335,16 @@ class _PartWriter:
 
     def drain(self) -> None:
         while self.in_flight:
-            self.in_flight.pop(0).result()
+            self._retire_first()
 
     def close(self) -> None:
-        for f in self.in_flight:
-            f.cancel()
+        for _end, future in self.in_flight:
+            future.cancel()
         self.pool.shutdown(wait=True)
 
     def part_list(self) -> list[list]:
-        return [[n, self.parts[n]] for n in sorted(self.parts)]
+        parts = dict(self.parts)  # a snapshot: upload threads add to it concurrently
+        return [[n, parts[n]] for n in sorted(parts)]
 
 
 def _checksum_verifier(header: str | None):
@@ -385,7 +401,11 @@ def upload_append(
                              sealed=bytes(upload.pending))  # fmt: skip
             if len(buf) != offset - part_start:
                 raise IngestError("the stored upload tail is inconsistent; start again", 500)
-        position, remaining, parts_since_commit = offset, content_length, 0
+        position, remaining = offset, content_length
+        # The hash state at each part boundary, so progress can be committed as soon as the parts
+        # below a boundary are stored, without waiting for the ones still in flight.
+        boundary_states: dict[int, bytes] = {}
+        committed = offset
         try:
             while remaining:
                 chunk = body.read(min(READ_SIZE, remaining, part_plain - len(buf)))
@@ -401,21 +421,23 @@ def upload_append(
                 remaining -= len(chunk)
                 position += len(chunk)
                 if len(buf) == part_plain and position < upload.length:
-                    writer.submit(part_start, bytes(buf), final=False)
+                    writer.submit(part_start, buf, final=False)  # hands the buffer over, no copy
                     part_start += part_plain
-                    buf.clear()
-                    parts_since_commit += 1
-                    if body_hash is None and parts_since_commit >= CHECKPOINT_PARTS:
-                        writer.drain()
-                        _commit(upload, token, writer, hasher, position, b"", renew=True)
-                        parts_since_commit = 0
+                    buf = bytearray()
+                    boundary_states[part_start] = hasher.state()
+                if body_hash is None and writer.poll() - committed >= CHECKPOINT_BYTES:
+                    durable = writer.durable_until
+                    _commit(upload, token, writer, boundary_states[durable], durable, b"",
+                            renew=True)  # fmt: skip
+                    committed = durable
+                    boundary_states = {k: v for k, v in boundary_states.items() if k > durable}
         except (IngestError, OSError) as exc:
             # A cut-off body. Without a checksum every byte received is good: keep it, so the dock
             # resumes from here. With a checksum the PATCH is all or nothing.
             if body_hash is None and not isinstance(exc, StorageUnavailable):
                 writer.drain()
                 pending = _seal_pending(key, recording, upload, part_start, buf)
-                _commit(upload, token, writer, hasher, position, pending, renew=False)
+                _commit(upload, token, writer, hasher.state(), position, pending, renew=False)
                 token = None
             raise IngestError(str(exc), 400) from exc
 
@@ -423,12 +445,12 @@ def upload_append(
             raise IngestError("Upload-Checksum does not match the request body", 460)
 
         if position == upload.length:
-            writer.submit(part_start, bytes(buf), final=True)
+            writer.submit(part_start, buf, final=True)
             writer.drain()
             return _finish(upload, token, writer, hasher)
         writer.drain()
         pending = _seal_pending(key, recording, upload, part_start, buf)
-        _commit(upload, token, writer, hasher, position, pending, renew=False)
+        _commit(upload, token, writer, hasher.state(), position, pending, renew=False)
         token = None
         upload.refresh_from_db()
         return upload
@@ -449,11 +471,13 @@ def _seal_pending(key, recording, upload, part_start: int, buf: bytearray) -> by
                      data=bytes(buf))  # fmt: skip
 
 
-def _commit(upload, token, writer: _PartWriter, hasher, position: int, pending: bytes, *, renew):
+def _commit(upload, token, writer: _PartWriter, hash_state: bytes, position: int, pending: bytes,
+            *, renew: bool) -> None:  # fmt: skip
+    """Record durable progress: every byte below `position` is stored (or sealed in `pending`)."""
     updated = IngestUpload.objects.filter(pk=upload.pk, lease_token=token).update(
         offset=position,
         parts=writer.part_list(),
-        hash_state=hasher.state(),
+        hash_state=hash_state,
         pending=pending,
         lease_token=token if renew else None,
         lease_until=timezone.now() + LEASE if renew else None,

@@ -64,3 +64,12 @@ def _encode(path, seconds, width, height, fps, tone_hz, created, crf) -> None:
                 frame.pts = None
                 container.mux(audio.encode(frame))
         container.mux(audio.encode(None))
+
+
+def padded_clip(size: int, *, seed: int | None = None) -> bytes:
+    """A real MP4 followed by random bytes up to `size`: large test files that still probe as video."""
+    import random
+
+    head = make_clip(seconds=2)
+    rng = random.Random(seed)  # noqa: S311 -- filler bytes, not a secret
+    return head + rng.randbytes(size - len(head))

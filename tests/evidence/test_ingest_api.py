@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import time
 import uuid
 from datetime import timedelta
 from urllib.parse import urlparse
@@ -389,3 +390,40 @@ def test_a_clip_from_an_unissued_camera_is_kept_and_marked_unattributed(tus, sma
     assert recording.state == RecordingState.AVAILABLE and recording.officer is None
     event = AuditEvent.objects.get(action="recording.ingested")
     assert event.detail["attributed"] is False
+
+
+def test_progress_is_committed_while_parts_are_in_flight_and_survives_a_crash(cam, dock_key):
+    """A long PATCH commits durable progress as it goes; a worker that dies keeps that progress."""
+    import io
+
+    from evidence.ingest import CHECKPOINT_BYTES, upload_append, upload_create
+    from evidence.sample_media import padded_clip
+
+    dock, _key = dock_key
+    data = padded_clip(48 * MiB, seed=3)
+
+    class WorkerDies(io.BytesIO):
+        """Arrives at about 50 MiB/s, as over a network, then the worker dies at 45 MiB."""
+
+        def read(self, size=-1):
+            if self.tell() >= 45 * MiB:
+                raise RuntimeError("worker killed")
+            time.sleep(size / (50 * MiB))
+            return super().read(size)
+
+    upload = upload_create(dock=dock, length=len(data), metadata=f.clip_metadata(cam, data))
+    with pytest.raises(RuntimeError):
+        upload_append(upload_id=upload.id, dock=dock, offset=0, body=WorkerDies(data),
+                      content_length=len(data))  # fmt: skip
+    upload.refresh_from_db()
+    assert CHECKPOINT_BYTES <= upload.offset <= 45 * MiB
+    assert upload.offset % (8 * MiB) == 0 and bytes(upload.pending) == b""
+    resumed = upload_append(upload_id=upload.id, dock=dock, offset=upload.offset,
+                            body=io.BytesIO(data[upload.offset :]),
+                            content_length=len(data) - upload.offset)  # fmt: skip
+    recording = Recording.objects.get(pk=resumed.recording_ref)
+    assert recording.sha256 == hashlib.sha256(data).hexdigest()
+    assert (
+        hashlib.sha256(b"".join(plaintext_range(recording, 0, len(data)))).digest()
+        == hashlib.sha256(data).digest()
+    )

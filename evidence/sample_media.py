@@ -68,8 +68,14 @@ def _encode(path, seconds, width, height, fps, tone_hz, created, crf) -> None:
 
 def padded_clip(size: int, *, seed: int | None = None) -> bytes:
     """A real MP4 followed by random bytes up to `size`: large test files that still probe as video."""
+    import os
     import random
 
     head = make_clip(seconds=2)
+    if seed is None:
+        return head + os.urandom(size - len(head))
     rng = random.Random(seed)  # noqa: S311 -- filler bytes, not a secret
-    return head + rng.randbytes(size - len(head))
+    filler = bytearray()
+    while len(filler) < size - len(head):
+        filler += rng.randbytes(min(1 << 20, size - len(head) - len(filler)))
+    return head + bytes(filler)

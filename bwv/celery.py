@@ -16,6 +16,14 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    # The retention sweep, nightly at 02:30 London time: after the evening docking peak, and clear
+    # of the 01:00-02:00 hour that the clocks skip or repeat at the BST/GMT changes, so it runs
+    # exactly once every night. A missed night is caught up by the next run (it takes everything
+    # past delete_after).
+    "retention-sweep": {
+        "task": "retention.tasks.sweep_expired_recordings_task",
+        "schedule": crontab(hour=2, minute=30),
+    },
     # Abandoned tus uploads hold storage and a multipart upload open; clear them every quarter hour
     # so a dock that gave up does not leave half-made objects behind for long.
     "expire-abandoned-uploads": {

@@ -222,6 +222,11 @@ BWV_KEK_CURRENT = _keks.split(",")[0].strip().partition(":")[0]
 
 # -- Retention -----------------------------------------------------------------------------------
 BWV_RETENTION_DAYS = env_int("BWV_RETENTION_DAYS", 31)
+# Blast-radius guard: a run that would delete more than this share of the stored recordings (and
+# more than BWV_SWEEP_GUARD_MIN of them) stops and alerts instead. A nightly run deletes about
+# 1/31 of the estate; a week of missed nights about a quarter.
+BWV_SWEEP_MAX_SHARE = float(os.environ.get("BWV_SWEEP_MAX_SHARE", "0.3"))
+BWV_SWEEP_GUARD_MIN = env_int("BWV_SWEEP_GUARD_MIN", 50)
 
 # Crime references in the force's format; the default is the Met's CRIS style, e.g. 5201234/26.
 BWV_CRIME_REF_PATTERN = os.environ.get("BWV_CRIME_REF_PATTERN", r"\d{7}/\d{2}")

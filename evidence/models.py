@@ -22,6 +22,7 @@ from devices.models import Borough, Camera, Dock, Officer
 class RecordingState(models.TextChoices):
     UPLOADING = "uploading", "Uploading"
     AVAILABLE = "available", "Available"
+    DELETING = "deleting", "Being deleted by the retention sweep"
     DELETED = "deleted", "Deleted"
 
 
@@ -63,9 +64,15 @@ class Recording(models.Model):
     wrapped_key = models.BinaryField(null=True, blank=True)
 
     delete_after = models.DateTimeField(db_index=False)
+    # True while any hold is active; kept by retention.services (under the row lock) so that the
+    # sweep's index holds only what may really be deleted, however much evidence is retained.
+    held = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     available_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Set by the retention sweep when it claims the recording for deletion (see retention.sweep).
+    sweep_claim = models.UUIDField(null=True, blank=True)
+    sweep_claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -86,12 +93,18 @@ class Recording(models.Model):
             models.Index(fields=["borough", "-started_at", "-id"], name="rec_borough_started"),
             models.Index(fields=["officer", "-started_at"], name="rec_officer_started"),
             models.Index(fields=["camera", "-started_at"], name="rec_camera_started"),
-            # The sweep asks "available and past delete_after": only live rows are indexed, so the
-            # index stays as small as what can still expire.
+            # The sweep asks "available, unheld and past delete_after": only such rows are indexed,
+            # so its cost grows with what expires, not with what is stored or retained.
             models.Index(
                 fields=["delete_after"],
-                condition=Q(state="available"),
-                name="rec_expiry_live",
+                condition=Q(state="available", held=False),
+                name="rec_expiry_unheld",
+            ),
+            # Deletions left unfinished by a crashed or failed run, picked up by the next.
+            models.Index(
+                fields=["sweep_claimed_at"],
+                condition=Q(state="deleting"),
+                name="rec_deleting",
             ),
         ]
 

@@ -78,3 +78,64 @@ class Hold(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_source_display()} on {self.recording_id}"
+
+
+class SweepRun(models.Model):
+    """One run of the retention sweep, with what it did. Written as it goes, so a crash shows."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
+        GUARD_STOPPED = "guard_stopped", "Stopped by the blast-radius guard"
+        DRY_RUN = "dry_run", "Dry run"
+        FAILED = "failed", "Failed"
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.RUNNING)
+    triggered_by = models.CharField(max_length=150, default="schedule")
+    dry_run = models.BooleanField(default=False)
+    candidates = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    bytes_freed = models.BigIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"sweep {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class DeletionCertificate(models.Model):
+    """Proof that a recording was erased under a policy: what, which hash, when, why. One each."""
+
+    recording = models.OneToOneField(
+        Recording, on_delete=models.PROTECT, related_name="deletion_certificate"
+    )
+    sweep_run = models.ForeignKey(
+        SweepRun, null=True, on_delete=models.PROTECT, related_name="certificates"
+    )
+    deleted_at = models.DateTimeField()
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField()
+    policy = models.CharField(max_length=150)
+    delete_after = models.DateTimeField()
+    objects_deleted = models.JSONField(default=list)
+    statement = models.JSONField(help_text="The certificate as issued (canonical JSON)")
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the canonical statement")
+
+    class Meta:
+        ordering = ["-deleted_at"]
+
+    def __str__(self) -> str:
+        return f"deletion certificate {self.recording_id}"

@@ -7,8 +7,12 @@ from django.conf import settings
 from retention.models import Hold, RetentionPolicy
 
 
+def default_policy() -> RetentionPolicy | None:
+    return RetentionPolicy.objects.filter(is_default=True).first()
+
+
 def default_retention_days() -> int:
-    policy = RetentionPolicy.objects.filter(is_default=True).only("days").first()
+    policy = default_policy()
     return policy.days if policy else settings.BWV_RETENTION_DAYS
 
 

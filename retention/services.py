@@ -26,11 +26,18 @@ def hold_place(
     locked = Recording.objects.select_for_update().get(pk=recording.pk)
     if locked.state == RecordingState.DELETED:
         raise RecordingGone(f"recording {recording.pk} was deleted on {locked.deleted_at:%Y-%m-%d}")
+    if locked.state == RecordingState.DELETING:
+        raise RecordingGone(
+            f"recording {recording.pk} expired on {locked.delete_after:%Y-%m-%d} and is being "
+            "deleted by the retention sweep"
+        )
     existing = Hold.objects.filter(
         recording=locked, source=source, source_ref=source_ref, active=True
     ).first()
     if existing:
         return existing
+    if not locked.held:
+        Recording.objects.filter(pk=locked.pk).update(held=True)
     try:
         with transaction.atomic():
             hold = Hold.objects.create(
@@ -51,6 +58,8 @@ def hold_place(
 def hold_lift(*, hold: Hold, actor, reason: str) -> Hold:
     if not reason.strip():
         raise ValueError("lifting a hold needs a reason")
+    # Same lock order as hold_place and the sweep: the recording row first.
+    Recording.objects.select_for_update().get(pk=hold.recording_id)
     updated = Hold.objects.filter(pk=hold.pk, active=True).update(
         active=False,
         lifted_at=timezone.now(),
@@ -58,6 +67,8 @@ def hold_lift(*, hold: Hold, actor, reason: str) -> Hold:
         lift_reason=reason,
     )
     hold.refresh_from_db()
+    still_held = Hold.objects.filter(recording_id=hold.recording_id, active=True).exists()
+    Recording.objects.filter(pk=hold.recording_id).update(held=still_held)
     if updated:
         audit_record(
             actor=actor, action="hold.lifted", obj=hold.recording, justification=reason,

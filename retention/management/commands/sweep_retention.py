@@ -1,0 +1,31 @@
+"""Run the retention sweep by hand: `manage.py sweep_retention [--dry-run]`."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from retention.models import SweepRun
+from retention.sweep import sweep_expired_recordings
+
+
+class Command(BaseCommand):
+    help = "Erase recordings past their retention that no hold keeps (see retention/sweep.py)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument(
+            "--override-guard", metavar="REASON", default="",
+            help="run even if the blast-radius guard objects; the reason is audited",
+        )  # fmt: skip
+
+    def handle(self, *args, dry_run, batch_size, override_guard, **options):
+        run = sweep_expired_recordings(
+            dry_run=dry_run, batch_size=batch_size, triggered_by="manage.py sweep_retention",
+            override_reason=override_guard,
+        )  # fmt: skip
+        self.stdout.write(
+            f"sweep {run.pk}: {run.get_status_display()}; candidates {run.candidates}, "
+            f"deleted {run.deleted}, failed {run.failed}, {run.bytes_freed} bytes freed"
+            + (f"; {run.message}" if run.message else "")
+        )
+        if run.status in (SweepRun.Status.GUARD_STOPPED, SweepRun.Status.FAILED):
+            raise CommandError(run.message)

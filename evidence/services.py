@@ -63,6 +63,32 @@ def audit_record(
     )
 
 
+@transaction.atomic
+def audit_record_many(*, actor: Any, action: str, entries: list[dict]) -> list[AuditEvent]:
+    """Append many events of one action by one actor (the sweep's erasures) in one statement.
+
+    Each entry gives `obj` and optionally `justification`, `recipient` and `detail`.
+    """
+    user, label = _actor_fields(actor)
+    at = timezone.now()
+    events = [
+        AuditEvent(
+            at=at,
+            actor=user,
+            actor_label=label,
+            action=action,
+            object_type=e["obj"]._meta.label_lower,
+            object_id=str(e["obj"].pk),
+            borough=getattr(e["obj"], "borough", None),
+            justification=e.get("justification", ""),
+            recipient=e.get("recipient", ""),
+            detail=e.get("detail", {}),
+        )  # fmt: skip
+        for e in entries
+    ]
+    return AuditEvent.objects.bulk_create(events, batch_size=1000)
+
+
 class FlagError(Exception):
     """A flag that cannot be placed or lifted, with a message for the person who asked."""
 

@@ -41,7 +41,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from evidence.models import Recording, RecordingState
-from evidence.services import audit_record
+from evidence.services import audit_record, audit_record_many
 from evidence.storage import StorageUnavailable, blob_store
 from retention.models import DeletionCertificate, Hold, SweepRun
 from retention.selectors import default_policy
@@ -176,12 +176,19 @@ def _erase_batch(*, run: SweepRun, token: uuid.UUID, ids: list[uuid.UUID], polic
                 )  # fmt: skip
             )
         DeletionCertificate.objects.bulk_create(certificates)
-        for r, cert in zip(done, certificates, strict=True):
-            audit_record(
-                actor=ACTOR, action="recording.erased", obj=r, borough=r.borough,
-                justification=f"retention policy: {policy}; expired {r.delete_after:%Y-%m-%d %H:%M} UTC",
-                detail={"certificate": cert.digest, "sweep_run": run.pk},
-            )  # fmt: skip
+        audit_record_many(
+            actor=ACTOR,
+            action="recording.erased",
+            entries=[
+                {
+                    "obj": r,
+                    "justification": f"retention policy: {policy}; "
+                    f"expired {r.delete_after:%Y-%m-%d %H:%M} UTC",
+                    "detail": {"certificate": cert.digest, "sweep_run": run.pk},
+                }
+                for r, cert in zip(done, certificates, strict=True)
+            ],
+        )
         # Storage refused the others: they stay claimed (not deleted) until the lease runs out,
         # so this run does not spin on them and the next run retries them.
         SweepRun.objects.filter(pk=run.pk).update(

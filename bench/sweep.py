@@ -37,7 +37,7 @@ def put_objects(store, keys: list[str]) -> None:
             store.client.put_object(Bucket=store.bucket, Key=key, Body=BODY)
 
     chunks = [keys[i : i + 500] for i in range(0, len(keys), 500)]
-    with ThreadPoolExecutor(max_workers=16) as pool:
+    with ThreadPoolExecutor(max_workers=10) as pool:  # boto3's connection pool holds 10
         list(pool.map(put, chunks))
 
 
@@ -112,7 +112,8 @@ def main() -> None:
         camera = Camera.objects.create(serial="BENCH-SWEEP", borough=harrow)
 
         # (a) raw DeleteObjects of N keys, 1,000 a request.
-        raw_keys = [f"bench/raw/{uuid.uuid4()}" for _ in range(args.n)]
+        # The same key shape as a recording's (a folder per recording), so both delete alike.
+        raw_keys = [f"bench/raw/{uuid.uuid4()}/media" for _ in range(args.n)]
         put_objects(store, raw_keys)
         t0 = time.perf_counter()
         failed = store.delete_many(raw_keys)

@@ -112,14 +112,17 @@ class LocalBlobStore(BlobStore):
         return failed
 
     def iter_keys(self, prefix: str) -> Iterator[str]:
+        """Keys under `prefix` in byte order, as S3 lists them (the embedded estate is small)."""
         base = self.root
+        keys = []
         for dirpath, _dirs, files in os.walk(base):
             for name in files:
                 if name.endswith((".tmp", ".partial")):
                     continue
                 key = str(Path(dirpath, name).relative_to(base))
                 if key.startswith(prefix):
-                    yield key
+                    keys.append(key)
+        yield from sorted(keys, key=lambda k: k.encode())
 
     def _partial(self, key: str, upload_id: str) -> Path:
         path = self._path(key)

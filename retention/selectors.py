@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 
 from retention.models import Hold, RetentionPolicy
@@ -18,3 +21,57 @@ def default_retention_days() -> int:
 
 def recording_is_held(*, recording_id) -> bool:
     return Hold.objects.filter(recording_id=recording_id, active=True).exists()
+
+
+def _recordings_for(*, user):
+    """Recordings whose retention the user may see: all for a system admin, else their borough.
+
+    Officers do not manage retention: they get nothing (the page answers 404 to them).
+    """
+    from bwv.roles import Role, user_has_role
+    from devices.selectors import boroughs_for
+    from evidence.models import Recording
+
+    if not user_has_role(user, Role.SYSTEM_ADMIN, Role.CUSTODY_SERGEANT, Role.BOROUGH_ADMIN,
+                         Role.DISCLOSURE_OFFICER):  # fmt: skip
+        return None
+    if user_has_role(user, Role.SYSTEM_ADMIN):
+        return Recording.objects.all()
+    return Recording.objects.filter(borough__in=boroughs_for(user=user))
+
+
+def retention_report_for(*, user, now, days: int = 7) -> dict | None:
+    """What the retention page shows, scoped to the user; None when they may not see it."""
+    from django.db.models import Count, Sum
+    from django.db.models.functions import TruncDate
+
+    from evidence.models import RecordingState
+    from retention.models import SweepRun
+
+    recordings = _recordings_for(user=user)
+    if recordings is None:
+        return None
+    due = (
+        recordings.filter(
+            state=RecordingState.AVAILABLE,
+            held=False,
+            delete_after__gt=now,
+            delete_after__lte=now + timedelta(days=days),
+        )  # fmt: skip
+        .annotate(day=TruncDate("delete_after", tzinfo=ZoneInfo("Europe/London")))
+        .values("day")
+        .annotate(count=Count("pk"), bytes=Sum("size_bytes"))
+        .order_by("day")
+    )
+    overdue = recordings.filter(
+        state__in=[RecordingState.AVAILABLE, RecordingState.DELETING],
+        held=False,
+        delete_after__lt=now - timedelta(days=1),
+    ).count()
+    return {
+        "runs": list(SweepRun.objects.all()[:20]),
+        "due": list(due),
+        "overdue": overdue,
+        "held": recordings.filter(state=RecordingState.AVAILABLE, held=True).count(),
+        "stored": recordings.filter(state=RecordingState.AVAILABLE).count(),
+    }

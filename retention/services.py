@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from evidence.models import Recording, RecordingState
 from evidence.services import audit_record
-from retention.models import Hold
+from retention.models import Hold, HoldSource
 
 
 class RecordingGone(Exception):
@@ -51,6 +51,7 @@ def hold_place(
         actor=actor, action="hold.placed", obj=locked, justification=reason,
         detail={"hold": hold.pk, "source": source, "source_ref": source_ref},
     )  # fmt: skip
+    _mirror_to_object_lock(hold)
     return hold
 
 
@@ -74,4 +75,16 @@ def hold_lift(*, hold: Hold, actor, reason: str) -> Hold:
             actor=actor, action="hold.lifted", obj=hold.recording, justification=reason,
             detail={"hold": hold.pk, "source": hold.source, "source_ref": hold.source_ref},
         )  # fmt: skip
+        _mirror_to_object_lock(hold)
     return hold
+
+
+def _mirror_to_object_lock(hold: Hold) -> None:
+    """Evidence holds are mirrored as S3 legal holds, after commit (no S3 call in a transaction)."""
+    from django.conf import settings
+
+    if settings.S3_OBJECT_LOCK and hold.source == HoldSource.EVIDENCE:
+        from retention.tasks import object_legal_hold_sync_task
+
+        recording_id = str(hold.recording_id)
+        transaction.on_commit(lambda: object_legal_hold_sync_task.delay(recording_id))

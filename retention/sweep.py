@@ -32,6 +32,7 @@ import hashlib
 import json
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -129,18 +130,26 @@ def _canonical(statement: dict) -> bytes:
     return json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _erase_batch(*, run: SweepRun, token: uuid.UUID, ids: list[uuid.UUID], policy: str) -> None:
-    recordings = list(
+def _load(ids: list[uuid.UUID], token: uuid.UUID) -> list[Recording]:
+    return list(
         Recording.objects.filter(pk__in=ids, sweep_claim=token).select_related(
             "camera", "officer", "borough"
         )
     )
+
+
+def _delete_objects(recordings: list[Recording]) -> tuple[set[str], str]:
+    """Delete the batch's objects (storage only, no database: it runs beside the next claim)."""
     keys = [key for r in recordings for key in _object_keys(r)]
     try:
-        failed = set(blob_store().delete_many(keys))
+        return set(blob_store().delete_many(keys)), ""
     except StorageUnavailable as exc:
-        failed = set(keys)
-        _note_error(run, f"storage: {exc}")
+        return set(keys), f"storage: {exc}"
+
+
+def _record_batch(*, run: SweepRun, token: uuid.UUID, recordings: list[Recording],
+                  failed: set[str], policy: str) -> None:  # fmt: skip
+    """Mark deleted what storage deleted: key destroyed, row deleted, certificate, audit."""
     done = [r for r in recordings if not failed.intersection(_object_keys(r))]
     stuck = [r for r in recordings if failed.intersection(_object_keys(r))]
     at = timezone.now()
@@ -272,8 +281,26 @@ def sweep_expired_recordings(
                          justification=override_reason, detail={"guard": reason})  # fmt: skip
         policy = str(default_policy() or f"default ({settings.BWV_RETENTION_DAYS} days)")
         token = uuid.uuid4()
-        while ids := _claim_batch(token=token, now=now, batch_size=batch_size):
-            _erase_batch(run=run, token=token, ids=ids, policy=policy)
+        # Two stages in step: while one batch's rows are written, the next batch's objects are
+        # being deleted. The storage stage touches no database, and at most two batches are held.
+        with ThreadPoolExecutor(max_workers=1) as storage:
+            previous = None
+            while True:
+                ids = _claim_batch(token=token, now=now, batch_size=batch_size)
+                current = None
+                if ids:
+                    recordings = _load(ids, token)
+                    current = (recordings, storage.submit(_delete_objects, recordings))
+                if previous is not None:
+                    recordings, deleting = previous
+                    failed, error = deleting.result()
+                    if error:
+                        _note_error(run, error)
+                    _record_batch(run=run, token=token, recordings=recordings, failed=failed,
+                                  policy=policy)  # fmt: skip
+                if current is None:
+                    break
+                previous = current
         status = SweepRun.Status.COMPLETED_WITH_ERRORS if run.failed else SweepRun.Status.COMPLETED
         return _finish(run, status, "")
     except Exception as exc:

@@ -1,8 +1,37 @@
-from celery import shared_task
+import logging
 
+from celery import shared_task
+from celery.signals import worker_ready
+from django.core.mail import mail_admins
+
+from retention.objectlock import object_legal_hold_sync, object_lock_selfcheck
 from retention.sweep import sweep_expired_recordings
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
 def sweep_expired_recordings_task() -> int:
     return sweep_expired_recordings(triggered_by="schedule").pk
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=10)
+def object_legal_hold_sync_task(recording_id: str) -> bool | None:
+    return object_legal_hold_sync(recording_id=recording_id)
+
+
+@worker_ready.connect
+def _check_object_lock_at_start(**kwargs) -> None:
+    from django.conf import settings
+
+    if not settings.S3_OBJECT_LOCK:
+        return
+    try:
+        ok, message = object_lock_selfcheck()
+    except Exception as exc:
+        ok, message = False, f"the Object Lock self-check failed: {exc}"
+    if ok:
+        log.info("Object Lock self-check: %s", message)
+    else:
+        log.error("Object Lock self-check: %s", message)
+        mail_admins("Object Lock is not protecting evidence", message, fail_silently=True)

@@ -104,3 +104,23 @@ def ingested_recording(*, cam: Camera | None = None, data: bytes | None = None,
     upload = upload_append(upload_id=upload.id, dock=dock_obj, offset=0, body=io.BytesIO(data),
                            content_length=len(data))  # fmt: skip
     return Recording.objects.get(pk=upload.recording_ref)
+
+
+def recording_row(*, cam: Camera | None = None, started: datetime | None = None, **kwargs):
+    """A recording row without media (for pages and queries that never read the footage)."""
+    import uuid
+
+    from evidence.models import Recording, RecordingState
+
+    cam = cam or camera()
+    started = started or timezone.now() - timedelta(days=1)
+    n = next(_seq)
+    values = {
+        "camera": cam, "borough": cam.borough, "state": RecordingState.AVAILABLE,
+        "started_at": started, "ended_at": started + timedelta(seconds=30), "size_bytes": 1000,
+        "sha256": f"{n:064x}", "storage_key": f"recordings/{uuid.uuid4()}/media",
+        "segment_size": 1 << 20, "kek_id": "none", "wrapped_key": b"",
+        "delete_after": started + timedelta(days=31),
+    }  # fmt: skip
+    values.update(kwargs)
+    return Recording.objects.create(**values)

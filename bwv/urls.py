@@ -2,15 +2,18 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from bwv import views
+from bwv import auth_views, views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("", views.home, name="home"),
     path("admin/", admin.site.urls),
+    path("accounts/login/", auth_views.SignInView.as_view(), name="login"),
+    path("accounts/otp/", auth_views.otp_step, name="otp"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("evidence.urls")),
     path("retention/", include("retention.urls")),
+    path("recordings/", include("evidence.page_urls")),
 ]

@@ -3,12 +3,13 @@ from __future__ import annotations
 import logging
 import uuid
 
-from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from bwv.auth_views import staff_required
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,6 @@ def healthz(request):
                         status=200 if healthy else 503)  # fmt: skip
 
 
-@login_required
+@staff_required
 def home(request):
     return render(request, "staff/home.html")

@@ -139,3 +139,35 @@ def recording_flag(
         detail={"flag": flag.pk, "kind": kind, "crime_reference": crime_reference},
     )  # fmt: skip
     return flag
+
+
+def recording_consult(*, recording: Recording, actor, purpose: str) -> AuditEvent:
+    """Record that a person opened footage, and why (DPA 2018 s.62 "consultation")."""
+    purpose = (purpose or "").strip()
+    if len(purpose) < 4:
+        raise FlagError("say why you are viewing this footage: a crime reference or a short reason")
+    return audit_record(actor=actor, action="recording.viewed", obj=recording,
+                        justification=purpose[:500])  # fmt: skip
+
+
+@transaction.atomic
+def recording_unflag(*, flag: EvidenceFlag, actor, reason: str) -> EvidenceFlag:
+    """Lift a flag (with a reason) and the hold it placed; the flag itself stays on record."""
+    from retention.models import Hold
+    from retention.services import hold_lift
+
+    if not reason.strip():
+        raise FlagError("lifting a flag needs a reason")
+    updated = EvidenceFlag.objects.filter(pk=flag.pk, lifted_at__isnull=True).update(
+        lifted_at=timezone.now(), lifted_by=actor, lift_reason=reason
+    )
+    flag.refresh_from_db()
+    if not updated:
+        return flag
+    for hold in Hold.objects.filter(recording_id=flag.recording_id, source_ref=f"flag:{flag.pk}",
+                                    active=True):  # fmt: skip
+        hold_lift(hold=hold, actor=actor, reason=reason)
+    audit_record(actor=actor, action="recording.unflagged", obj=flag.recording, justification=reason,
+                 detail={"flag": flag.pk, "kind": flag.kind,
+                         "crime_reference": flag.crime_reference})  # fmt: skip
+    return flag

@@ -1,8 +1,24 @@
 from django.urls import path
 
-from evidence import apis
+from evidence import apis, review_apis
 
 urlpatterns = [
+    path("recordings/", review_apis.RecordingListApi.as_view(), name="api-recordings"),
+    path(
+        "recordings/<uuid:recording_id>/",
+        review_apis.RecordingDetailApi.as_view(),
+        name="api-recording",
+    ),
+    path(
+        "recordings/<uuid:recording_id>/flags/",
+        review_apis.RecordingFlagApi.as_view(),
+        name="api-recording-flag",
+    ),
+    path(
+        "recordings/<uuid:recording_id>/flags/<int:flag_id>/lift",
+        review_apis.RecordingUnflagApi.as_view(),
+        name="api-recording-unflag",
+    ),
     path("ingest/", apis.UploadCreateApi.as_view(), name="ingest-create"),
     path("ingest/<uuid:upload_id>", apis.UploadApi.as_view(), name="ingest-upload"),
 ]

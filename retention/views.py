@@ -1,12 +1,12 @@
-from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 
+from bwv.auth_views import staff_required
 from retention.selectors import retention_report_for
 
 
-@login_required
+@staff_required
 def retention_report(request):
     """Sweep runs, what goes in the next 7 days, and the compliance figure (should be 0)."""
     report = retention_report_for(user=request.user, now=timezone.now())

@@ -124,3 +124,15 @@ def recording_row(*, cam: Camera | None = None, started: datetime | None = None,
     }  # fmt: skip
     values.update(kwargs)
     return Recording.objects.create(**values)
+
+
+def sign_in(client, user) -> None:
+    """Sign a user in with both factors, as the staff pages require (a confirmed TOTP device)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()

@@ -29,7 +29,7 @@ def estate():
 
 def _login(client, role, borough="QA"):
     user = f.user(role, borough_code=borough)
-    client.force_login(user)
+    f.sign_in(client, user)
     return user
 
 

@@ -1,0 +1,143 @@
+"""The review REST API: the same reads and writes as the staff pages, through the same selectors
+and services. Session callers must have passed the second factor; token callers hold a token an
+admin issued (`manage.py drf_create_token`). Out of scope is 404, as on the pages."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, serializers, status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from evidence.models import EvidenceFlag
+from evidence.selectors import SearchFilters, recording_get_for, recording_search
+from evidence.services import FlagError, recording_flag, recording_unflag
+
+
+class VerifiedStaff(permissions.BasePermission):
+    message = "sign in with your second factor, or use an API token"
+
+    def has_permission(self, request, view):
+        user = request.user
+        if not user or not user.is_authenticated:
+            return False
+        if isinstance(request.successful_authenticator, SessionAuthentication):
+            return user.is_verified()
+        return True
+
+
+class ReviewApi(APIView):
+    authentication_classes = [SessionAuthentication, TokenAuthentication]
+    permission_classes = [VerifiedStaff]
+
+
+class RecordingOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField()
+    duration_seconds = serializers.FloatField(allow_null=True)
+    camera = serializers.CharField(source="camera.serial")
+    officer = serializers.CharField(source="officer.collar_number", allow_null=True, default=None)
+    borough = serializers.CharField(source="borough.code")
+    sha256 = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    held = serializers.BooleanField()
+    delete_after = serializers.DateTimeField()
+
+
+class RecordingListApi(ReviewApi):
+    class FilterInput(serializers.Serializer):
+        officer = serializers.CharField(required=False, default="")
+        camera = serializers.CharField(required=False, default="")
+        started_from = serializers.DateTimeField(required=False, default=None)
+        started_to = serializers.DateTimeField(required=False, default=None)
+        flagged = serializers.BooleanField(required=False, allow_null=True, default=None)
+        crime_reference = serializers.CharField(required=False, default="")
+        case = serializers.IntegerField(required=False, default=None)
+        deleting_within_days = serializers.IntegerField(required=False, min_value=0, default=None)
+        oldest_first = serializers.BooleanField(required=False, default=False)
+        cursor = serializers.CharField(required=False, default="")
+        limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
+
+    class PageOutput(serializers.Serializer):
+        results = RecordingOutput(many=True)
+        next_cursor = serializers.CharField(allow_null=True)
+
+    @extend_schema(operation_id="recordings_search", parameters=[FilterInput], responses=PageOutput)
+    def get(self, request):
+        params = self.FilterInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        data = dict(params.validated_data)
+        cursor, limit = data.pop("cursor"), data.pop("limit")
+        page = recording_search(user=request.user, filters=SearchFilters(**data), cursor=cursor,
+                                limit=limit)  # fmt: skip
+        return Response(
+            self.PageOutput({"results": page.recordings, "next_cursor": page.next_cursor}).data
+        )
+
+
+class RecordingDetailApi(ReviewApi):
+    @extend_schema(operation_id="recordings_get", responses=RecordingOutput)
+    def get(self, request, recording_id):
+        recording = recording_get_for(user=request.user, recording_id=recording_id)
+        return Response(RecordingOutput(recording).data)
+
+
+class FlagOutput(serializers.ModelSerializer):
+    class Meta:
+        model = EvidenceFlag
+        fields = [
+            "id",
+            "kind",
+            "crime_reference",
+            "reason",
+            "flagged_at",
+            "lifted_at",
+            "lift_reason",
+        ]
+
+
+class RecordingFlagApi(ReviewApi):
+    class FlagInput(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=["evidence", "policing_purpose"])
+        crime_reference = serializers.CharField(required=False, default="", allow_blank=True)
+        reason = serializers.CharField()
+
+    @extend_schema(request=FlagInput, responses={201: FlagOutput})
+    def post(self, request, recording_id):
+        recording = recording_get_for(user=request.user, recording_id=recording_id)
+        if not request.user.has_perm("evidence.flag_recording"):
+            raise PermissionDenied("your role cannot flag recordings")
+        data = self.FlagInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            flag = recording_flag(recording=recording, actor=request.user, **data.validated_data)
+        except FlagError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        return Response(FlagOutput(flag).data, status=status.HTTP_201_CREATED)
+
+
+class RecordingUnflagApi(ReviewApi):
+    class LiftInput(serializers.Serializer):
+        reason = serializers.CharField()
+
+    @extend_schema(request=LiftInput, responses=FlagOutput)
+    def post(self, request, recording_id, flag_id):
+        recording = recording_get_for(user=request.user, recording_id=recording_id)
+        if not request.user.has_perm("evidence.flag_recording"):
+            raise PermissionDenied("your role cannot lift flags")
+        flag = EvidenceFlag.objects.filter(pk=flag_id, recording=recording).first()
+        if flag is None:
+            raise Http404
+        data = self.LiftInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            flag = recording_unflag(
+                flag=flag, actor=request.user, reason=data.validated_data["reason"]
+            )
+        except FlagError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        return Response(FlagOutput(flag).data)

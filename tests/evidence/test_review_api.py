@@ -1,0 +1,120 @@
+"""The review REST API: the permission matrix, search, detail, flag and lift."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from bwv.roles import Role
+from evidence.models import EvidenceFlag
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def rows():
+    cam_h, officer_h = f.issued_camera(borough_code="QA")
+    cam_c, officer_c = f.issued_camera(borough_code="EK")
+    now = timezone.now()
+    harrow = [f.recording_row(cam=cam_h, officer=officer_h, started=now - timedelta(hours=i))
+              for i in range(1, 4)]  # fmt: skip
+    camden = [f.recording_row(cam=cam_c, officer=officer_c, started=now - timedelta(hours=1))]
+    return harrow, camden
+
+
+def _verified(api, role, borough="QA"):
+    user = f.user(role, borough_code=borough)
+    f.sign_in(api, user)
+    return user
+
+
+def test_anonymous_and_password_only_sessions_are_refused(api, rows):
+    assert api.get("/api/v1/recordings/").status_code in (401, 403)
+    user = f.user(Role.CUSTODY_SERGEANT)
+    api.force_login(user)  # password only, no second factor
+    response = api.get("/api/v1/recordings/")
+    assert response.status_code == 403 and "second factor" in response.json()["detail"]
+
+
+def test_search_is_scoped_to_the_borough(api, rows):
+    harrow, camden = rows
+    _verified(api, Role.CUSTODY_SERGEANT)
+    data = api.get("/api/v1/recordings/").json()
+    assert {r["id"] for r in data["results"]} == {str(r.pk) for r in harrow}
+    assert api.get(f"/api/v1/recordings/{camden[0].pk}/").status_code == 404
+    assert api.get(f"/api/v1/recordings/{harrow[0].pk}/").json()["borough"] == "QA"
+
+
+def test_keyset_pagination_through_the_api(api, rows):
+    _verified(api, Role.SYSTEM_ADMIN)
+    first = api.get("/api/v1/recordings/", {"limit": 2}).json()
+    second = api.get("/api/v1/recordings/", {"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert (
+        len(first["results"]) == 2 and len(second["results"]) == 2 and second["next_cursor"] is None
+    )
+    assert not {r["id"] for r in first["results"]} & {r["id"] for r in second["results"]}
+
+
+def test_a_token_works_without_a_session(api, rows):
+    user = f.user(Role.CUSTODY_SERGEANT)
+    token = Token.objects.create(user=user)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert len(api.get("/api/v1/recordings/").json()["results"]) == 3
+
+
+def test_bad_filters_are_a_400_with_reasons(api, rows):
+    _verified(api, Role.CUSTODY_SERGEANT)
+    response = api.get("/api/v1/recordings/", {"started_from": "soon", "limit": 10_000})
+    assert response.status_code == 400
+    assert {"started_from", "limit"} <= set(response.json())
+
+
+@pytest.mark.parametrize(
+    "role, borough, expected",
+    [
+        (Role.CUSTODY_SERGEANT, "QA", 201),
+        (Role.SYSTEM_ADMIN, "QA", 201),
+        (Role.BOROUGH_ADMIN, "QA", 403),
+        (Role.DISCLOSURE_OFFICER, "QA", 403),
+        (Role.CUSTODY_SERGEANT, "EK", 404),
+        (Role.OFFICER, "QA", 404),
+    ],  # fmt: skip
+)
+def test_the_flag_permission_matrix(api, rows, role, borough, expected):
+    harrow, _ = rows
+    _verified(api, role, borough)
+    response = api.post(f"/api/v1/recordings/{harrow[0].pk}/flags/",
+                        {"kind": "policing_purpose", "reason": "intelligence"}, format="json")  # fmt: skip
+    assert response.status_code == expected
+    assert EvidenceFlag.objects.exists() == (expected == 201)
+
+
+def test_flag_and_lift_through_the_api(api, rows):
+    harrow, _ = rows
+    _verified(api, Role.CUSTODY_SERGEANT)
+    url = f"/api/v1/recordings/{harrow[0].pk}/flags/"
+    bad = api.post(
+        url, {"kind": "evidence", "crime_reference": "nope", "reason": "x"}, format="json"
+    )
+    assert bad.status_code == 400 and "crime reference" in bad.json()["detail"]
+    flag = api.post(url, {"kind": "evidence", "crime_reference": "5201234/26", "reason": "assault"},
+                    format="json").json()  # fmt: skip
+    assert flag["crime_reference"] == "5201234/26" and flag["lifted_at"] is None
+    lift = f"/api/v1/recordings/{harrow[0].pk}/flags/{flag['id']}/lift"
+    lifted = api.post(lift, {"reason": "no further action"}, format="json").json()
+    assert lifted["lifted_at"] is not None
+
+
+def test_the_openapi_schema_describes_the_api(api):
+    response = api.get("/api/schema/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "/api/v1/recordings/" in body and "/api/v1/ingest/" in body

@@ -16,4 +16,5 @@ urlpatterns = [
     path("api/v1/", include("evidence.urls")),
     path("retention/", include("retention.urls")),
     path("recordings/", include("evidence.page_urls")),
+    path("cases/", include("evidence.case_urls")),
 ]

@@ -91,6 +91,8 @@ class Recording(models.Model):
         indexes = [
             # Review search: a borough's footage newest first, keyset-paginated on (started_at, id).
             models.Index(fields=["borough", "-started_at", "-id"], name="rec_borough_started"),
+            # The same for those who see every borough (system admins).
+            models.Index(fields=["-started_at", "-id"], name="rec_started"),
             models.Index(fields=["officer", "-started_at"], name="rec_officer_started"),
             models.Index(fields=["camera", "-started_at"], name="rec_camera_started"),
             # The sweep asks "available, unheld and past delete_after": only such rows are indexed,

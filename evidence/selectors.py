@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 
 from bwv.roles import Role, user_has_role
 from devices.selectors import boroughs_for
-from evidence.models import EvidenceFlag, Recording, RecordingState
+from evidence.models import Case, EvidenceFlag, Recording, RecordingState
 
 BOROUGH_ROLES = (Role.CUSTODY_SERGEANT, Role.BOROUGH_ADMIN, Role.DISCLOSURE_OFFICER)
 
@@ -32,7 +32,9 @@ def recording_list_for(*, user) -> QuerySet[Recording]:
     if user_has_role(user, Role.SYSTEM_ADMIN):
         return Recording.objects.all()
     if user_has_role(user, *BOROUGH_ROLES):
-        return Recording.objects.filter(borough__in=boroughs_for(user=user))
+        # Plain ids, not a subquery: the planner then walks rec_borough_started in order.
+        borough_ids = list(boroughs_for(user=user).values_list("pk", flat=True))
+        return Recording.objects.filter(borough_id__in=borough_ids)
     officer = getattr(user, "officer", None)
     if user_has_role(user, Role.OFFICER) and officer is not None:
         return Recording.objects.filter(officer=officer)
@@ -127,10 +129,14 @@ def recording_search(*, user, filters: SearchFilters, cursor: str = "", limit: i
     position = _decode_cursor(cursor) if cursor else None
     if position is not None:
         started, pk = position
+        # (started_at, id) past the cursor. The redundant bound on started_at alone lets the
+        # database start the index scan at the cursor instead of filtering from the top.
         if f.oldest_first:
-            qs = qs.filter(Q(started_at__gt=started) | Q(started_at=started, id__gt=pk))
+            qs = qs.filter(Q(started_at__gte=started),
+                           Q(started_at__gt=started) | Q(id__gt=pk))  # fmt: skip
         else:
-            qs = qs.filter(Q(started_at__lt=started) | Q(started_at=started, id__lt=pk))
+            qs = qs.filter(Q(started_at__lte=started),
+                           Q(started_at__lt=started) | Q(id__lt=pk))  # fmt: skip
     order = ["started_at", "id"] if f.oldest_first else ["-started_at", "-id"]
     rows = list(
         qs.annotate(flagged=Exists(active_flags))
@@ -140,3 +146,25 @@ def recording_search(*, user, filters: SearchFilters, cursor: str = "", limit: i
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows, _encode_cursor(rows[-1]) if more and rows else None)
+
+
+def case_list_for(*, user) -> QuerySet[Case]:
+    """Cases of the boroughs the user works in (system admins: all); officers see none."""
+    if not user.is_authenticated:
+        return Case.objects.none()
+    if user_has_role(user, Role.SYSTEM_ADMIN):
+        return Case.objects.all()
+    if user_has_role(user, *BOROUGH_ROLES):
+        return Case.objects.filter(
+            borough_id__in=list(boroughs_for(user=user).values_list("pk", flat=True))
+        )
+    return Case.objects.none()
+
+
+def case_get_for(*, user, case_id) -> Case:
+    case = (
+        case_list_for(user=user).filter(pk=case_id).select_related("borough", "created_by").first()
+    )
+    if case is None:
+        raise Http404
+    return case

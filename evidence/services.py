@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from devices.models import Borough, Dock
-from evidence.models import AuditEvent, EvidenceFlag, FlagKind, Recording
+from evidence.models import AuditEvent, Case, EvidenceFlag, FlagKind, Recording
 
 
 def _actor_fields(actor: Any) -> tuple[AbstractBaseUser | None, str]:
@@ -171,3 +171,37 @@ def recording_unflag(*, flag: EvidenceFlag, actor, reason: str) -> EvidenceFlag:
                  detail={"flag": flag.pk, "kind": flag.kind,
                          "crime_reference": flag.crime_reference})  # fmt: skip
     return flag
+
+
+@transaction.atomic
+def case_create(*, crime_reference: str, title: str, borough, actor) -> Case:
+    crime_reference = crime_reference_validate(crime_reference)
+    if not title.strip():
+        raise FlagError("a case needs a title")
+    case = Case.objects.create(crime_reference=crime_reference, title=title.strip()[:200],
+                               borough=borough, created_by=actor)  # fmt: skip
+    audit_record(actor=actor, action="case.created", obj=case,
+                 detail={"crime_reference": crime_reference})  # fmt: skip
+    return case
+
+
+@transaction.atomic
+def case_add_recording(*, case: Case, recording: Recording, actor) -> None:
+    if recording.borough_id != case.borough_id:
+        raise FlagError("a case holds recordings of its own borough only")
+    if case.recordings.filter(pk=recording.pk).exists():
+        return
+    case.recordings.add(recording)
+    audit_record(actor=actor, action="case.recording_added", obj=recording,
+                 detail={"case": case.pk, "crime_reference": case.crime_reference})  # fmt: skip
+
+
+@transaction.atomic
+def case_remove_recording(*, case: Case, recording: Recording, actor, reason: str) -> None:
+    if not reason.strip():
+        raise FlagError("removing a recording from a case needs a reason")
+    if not case.recordings.filter(pk=recording.pk).exists():
+        return
+    case.recordings.remove(recording)
+    audit_record(actor=actor, action="case.recording_removed", obj=recording, justification=reason,
+                 detail={"case": case.pk, "crime_reference": case.crime_reference})  # fmt: skip

@@ -7,17 +7,33 @@ from urllib.parse import urlencode
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.db.models import Count
 from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from bwv.auth_views import staff_required
+from devices.selectors import user_borough
 from evidence.crypto import open_blob, unwrap_data_key
 from evidence.models import AuditEvent, EvidenceFlag
 from evidence.playback import media_response
-from evidence.selectors import SearchFilters, recording_get_for, recording_search
-from evidence.services import FlagError, recording_consult, recording_flag, recording_unflag
+from evidence.selectors import (
+    SearchFilters,
+    case_get_for,
+    case_list_for,
+    recording_get_for,
+    recording_search,
+)
+from evidence.services import (
+    FlagError,
+    case_add_recording,
+    case_create,
+    case_remove_recording,
+    recording_consult,
+    recording_flag,
+    recording_unflag,
+)
 from evidence.storage import blob_store
 
 
@@ -110,6 +126,9 @@ def recording_detail_view(request, recording_id):
         "events": AuditEvent.objects.filter(object_type="evidence.recording",
                                             object_id=str(recording.pk)).order_by("-id")[:100],
         "can_flag": request.user.has_perm("evidence.flag_recording"),
+        "can_change_cases": request.user.has_perm("evidence.change_case"),
+        "cases": recording.cases.all(),
+        "open_cases": case_list_for(user=request.user).filter(borough=recording.borough)[:100],
         "days_left": (recording.delete_after - timezone.now()).days,
         "crime_ref_example": settings.BWV_CRIME_REF_EXAMPLE,
     }  # fmt: skip
@@ -169,3 +188,92 @@ def recording_unflag_view(request, recording_id, flag_id):
     else:
         messages.success(request, "Flag lifted.")
     return redirect("recording-detail", recording_id=recording.pk)
+
+
+@staff_required
+def case_list_view(request):
+    cases = (
+        case_list_for(user=request.user).select_related("borough").annotate(n=Count("recordings"))
+    )
+    can_create = request.user.has_perm("evidence.add_case")
+    if request.method == "POST":
+        if not can_create:
+            return HttpResponseForbidden("Your role cannot open cases.")
+        borough = user_borough(request.user)
+        if borough is None:
+            messages.error(request, "Only staff of a borough can open its cases.")
+            return redirect("case-list")
+        try:
+            case = case_create(crime_reference=request.POST.get("crime_reference", ""),
+                               title=request.POST.get("title", ""), borough=borough,
+                               actor=request.user)  # fmt: skip
+        except FlagError as exc:
+            messages.error(request, str(exc))
+            return redirect("case-list")
+        return redirect("case-detail", case_id=case.pk)
+    return render(request, "staff/cases.html", {"cases": cases[:200], "can_create": can_create,
+                                                "example": settings.BWV_CRIME_REF_EXAMPLE})  # fmt: skip
+
+
+@staff_required
+def case_detail_view(request, case_id):
+    case = case_get_for(user=request.user, case_id=case_id)
+    recordings = case.recordings.select_related("camera", "officer").order_by("started_at")
+    return render(request, "staff/case.html", {
+        "case": case, "recordings": recordings,
+        "can_change": request.user.has_perm("evidence.change_case")})  # fmt: skip
+
+
+@staff_required
+@require_POST
+def case_add_view(request, recording_id):
+    recording = recording_get_for(user=request.user, recording_id=recording_id)
+    if not request.user.has_perm("evidence.change_case"):
+        return HttpResponseForbidden("Your role cannot change cases.")
+    case = case_get_for(user=request.user, case_id=request.POST.get("case") or 0)
+    try:
+        case_add_recording(case=case, recording=recording, actor=request.user)
+    except FlagError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Added to case {case.crime_reference}.")
+    return redirect("recording-detail", recording_id=recording.pk)
+
+
+@staff_required
+@require_POST
+def case_remove_view(request, case_id, recording_id):
+    case = case_get_for(user=request.user, case_id=case_id)
+    recording = recording_get_for(user=request.user, recording_id=recording_id)
+    if not request.user.has_perm("evidence.change_case"):
+        return HttpResponseForbidden("Your role cannot change cases.")
+    try:
+        case_remove_recording(case=case, recording=recording, actor=request.user,
+                              reason=request.POST.get("reason", ""))  # fmt: skip
+    except FlagError as exc:
+        messages.error(request, str(exc))
+    return redirect("case-detail", case_id=case.pk)
+
+
+@staff_required
+@require_POST
+def recording_bulk_flag_view(request):
+    """Flag the recordings ticked on the search page: each in scope, each its own flag and hold."""
+    if not request.user.has_perm("evidence.flag_recording"):
+        return HttpResponseForbidden("Your role cannot flag recordings.")
+    ids = request.POST.getlist("ids")[:200]
+    done, refused = 0, []
+    for recording_id in ids:
+        try:
+            recording = recording_get_for(user=request.user, recording_id=recording_id)
+            recording_flag(recording=recording, kind=request.POST.get("kind", ""), actor=request.user,
+                           reason=request.POST.get("reason", ""),
+                           crime_reference=request.POST.get("crime_reference", ""))  # fmt: skip
+            done += 1
+        except (FlagError, Http404) as exc:
+            refused.append(str(exc) or "not found")
+    if done:
+        messages.success(request, f"Flagged {done} recording(s).")
+    for reason in sorted(set(refused)):
+        messages.error(request, f"Not flagged ({refused.count(reason)}): {reason}")
+    return redirect(request.POST.get("back") or "recording-search")

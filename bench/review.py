@@ -1,0 +1,139 @@
+"""Review search latency on a force-sized table, against the Django admin changelist.
+
+    .venv/bin/python bench/review.py [--rows 1000000] [--repeat 30]
+
+Loads N recordings into PostgreSQL (COPY) across the 32 boroughs, then, in one run and through
+the Django test client, measures p50/p95 of:
+  ours:  the search page, first page (system admin), a deep page (keyset cursor half-way through
+         the table, i.e. page 10,000 at 50 a page), and a filtered query (a Harrow sergeant,
+         unflagged footage of one camera);
+  admin: the Django admin changelist of the same model, first page and the same deep page (?p=).
+Last line: JSON with every figure, "worst_p95_ms" (our slowest shape; goal under 100) and
+"ratio" = our deep-page p95 ÷ the admin's deep-page p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def load(rows: int) -> None:
+    from django.db import connection
+
+    from devices.models import Borough, Camera, Officer
+
+    boroughs = list(Borough.objects.order_by("pk"))
+    cameras, officers = [], []
+    for b in boroughs:
+        for i in range(20):
+            cameras.append(Camera.objects.create(serial=f"BENCH-{b.code}-{i:03d}", borough=b))
+            officers.append(Officer.objects.create(collar_number=f"{i:03d}{b.code}B", first_name="B",
+                                                   last_name=f"Officer{i}", borough=b))  # fmt: skip
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    columns = ("id, camera_id, borough_id, officer_id, state, started_at, ended_at, "
+               "duration_seconds, size_bytes, sha256, original_filename, media_info, storage_key, "
+               "poster_key, segment_size, kek_id, delete_after, created_at, held")  # fmt: skip
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg 3
+        with raw.copy(f"COPY evidence_recording ({columns}) FROM STDIN") as copy:
+            for n in range(rows):
+                cam = cameras[n % len(cameras)]
+                officer = officers[n % len(officers)]
+                start = base - timedelta(seconds=n * 2.5)
+                rid = uuid.UUID(int=n + 1, version=4)
+                copy.write_row((
+                    rid, cam.pk, cam.borough_id, officer.pk, "available", start,
+                    start + timedelta(seconds=60), 60.0, 50_000_000, f"{n:064x}", "CLIP.MP4", "{}",
+                    f"recordings/{rid}/media", "", 1 << 20, "bench", start + timedelta(days=31),
+                    start, False,
+                ))  # fmt: skip
+        cursor.execute("ANALYZE evidence_recording")
+
+
+def timed(client, url: str, repeat: int) -> dict:
+    client.get(url)  # warm
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        response = client.get(url)
+        samples.append((time.perf_counter() - t0) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+    samples.sort()
+    return {"p50_ms": round(statistics.median(samples), 1),
+            "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 1)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=30)
+    args = parser.parse_args()
+
+    from bwv.localservices import local_services
+
+    with local_services(redis=False):
+        os.environ["DJANGO_SETTINGS_MODULE"] = "bwv.settings"
+        os.environ["BWV_PLAIN_STATIC"] = "1"  # no collected manifest needed to render pages
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.test import Client
+
+        call_command("migrate", verbosity=0)
+        from bwv.roles import Role
+        from evidence.models import Recording
+        from evidence.selectors import _encode_cursor
+        from tests import factories as f
+
+        t0 = time.perf_counter()
+        load(args.rows)
+        print(f"loaded {args.rows} recordings in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+
+        admin_user = f.user(Role.SYSTEM_ADMIN)
+        admin, ours = Client(), Client()
+        admin.force_login(admin_user)
+        f.sign_in(ours, admin_user)
+        sergeant = Client()
+        f.sign_in(sergeant, f.user(Role.CUSTODY_SERGEANT, borough_code="QA"))
+
+        per_page = 50
+        deep_page = min(10_000, max(1, args.rows // per_page // 2))
+        pivot = Recording.objects.order_by("-started_at", "-id")[(deep_page - 1) * per_page]
+        deep_cursor = _encode_cursor(pivot)
+        harrow_cam = "BENCH-QA-007"
+
+        figures = {
+            "ours_first": timed(ours, "/recordings/", args.repeat),
+            "ours_deep": timed(ours, f"/recordings/?cursor={deep_cursor}", args.repeat),
+            "ours_filtered": timed(
+                sergeant, f"/recordings/?flagged=no&camera={harrow_cam}", args.repeat
+            ),  # fmt: skip
+            "admin_first": timed(admin, "/admin/evidence/recording/", args.repeat),
+            "admin_deep": timed(admin, f"/admin/evidence/recording/?p={deep_page}", args.repeat),
+        }
+        worst = max(figures[k]["p95_ms"] for k in ("ours_first", "ours_deep", "ours_filtered"))
+        result = {
+            "bench": "review",
+            "rows": args.rows,
+            "deep_page": deep_page,
+            **{f"{k}_{m}": v[m] for k, v in figures.items() for m in ("p50_ms", "p95_ms")},
+            "worst_p95_ms": worst,
+            "ratio": round(figures["ours_deep"]["p95_ms"] / figures["admin_deep"]["p95_ms"], 3),
+        }
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from bwv import auth_views, views
+from evidence import views as evidence_views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -17,4 +18,5 @@ urlpatterns = [
     path("retention/", include("retention.urls")),
     path("recordings/", include("evidence.page_urls")),
     path("cases/", include("evidence.case_urls")),
+    path("grants/", evidence_views.grant_list_view, name="grant-list"),
 ]

@@ -275,3 +275,45 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("the audit log is append-only: events cannot be deleted")
+
+
+class BoroughAccessGrant(models.Model):
+    """Lets one person see another borough's footage for a limited time (e.g. a cross-border
+    investigation). Granted by an admin with a reason, audited, never longer than 7 days."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="borough_grants"
+    )
+    borough = models.ForeignKey(Borough, on_delete=models.PROTECT, related_name="access_grants")
+    reason = models.TextField()
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    starts_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-starts_at"]
+        indexes = [models.Index(fields=["user", "expires_at"], name="grant_user_expiry")]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.borough} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+class Bookmark(models.Model):
+    """A moment in a recording with a note, e.g. "arrest at 03:12"."""
+
+    recording = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="bookmarks")
+    at_seconds = models.FloatField()
+    note = models.CharField(max_length=500)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at_seconds"]
+
+    def __str__(self) -> str:
+        return f"{self.at_seconds:.1f}s {self.note[:40]}"

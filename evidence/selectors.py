@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 
 from bwv.roles import Role, user_has_role
 from devices.selectors import boroughs_for
-from evidence.models import Case, EvidenceFlag, Recording, RecordingState
+from evidence.models import BoroughAccessGrant, Case, EvidenceFlag, Recording, RecordingState
 
 BOROUGH_ROLES = (Role.CUSTODY_SERGEANT, Role.BOROUGH_ADMIN, Role.DISCLOSURE_OFFICER)
 
@@ -34,11 +34,22 @@ def recording_list_for(*, user) -> QuerySet[Recording]:
     if user_has_role(user, *BOROUGH_ROLES):
         # Plain ids, not a subquery: the planner then walks rec_borough_started in order.
         borough_ids = list(boroughs_for(user=user).values_list("pk", flat=True))
+        borough_ids += granted_borough_ids(user=user)
         return Recording.objects.filter(borough_id__in=borough_ids)
     officer = getattr(user, "officer", None)
     if user_has_role(user, Role.OFFICER) and officer is not None:
         return Recording.objects.filter(officer=officer)
     return Recording.objects.none()
+
+
+def granted_borough_ids(*, user) -> list[int]:
+    """Other boroughs the user may see now through an unexpired, unrevoked grant."""
+    now = timezone.now()
+    return list(
+        BoroughAccessGrant.objects.filter(
+            user=user, revoked_at__isnull=True, starts_at__lte=now, expires_at__gt=now
+        ).values_list("borough_id", flat=True)
+    )
 
 
 def recording_get_for(*, user, recording_id) -> Recording:

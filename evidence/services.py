@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -11,7 +12,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from devices.models import Borough, Dock
-from evidence.models import AuditEvent, Case, EvidenceFlag, FlagKind, Recording
+from evidence.models import (
+    AuditEvent,
+    Bookmark,
+    BoroughAccessGrant,
+    Case,
+    EvidenceFlag,
+    FlagKind,
+    Recording,
+)
 
 
 def _actor_fields(actor: Any) -> tuple[AbstractBaseUser | None, str]:
@@ -205,3 +214,53 @@ def case_remove_recording(*, case: Case, recording: Recording, actor, reason: st
     case.recordings.remove(recording)
     audit_record(actor=actor, action="case.recording_removed", obj=recording, justification=reason,
                  detail={"case": case.pk, "crime_reference": case.crime_reference})  # fmt: skip
+
+
+MAX_GRANT = timedelta(days=7)
+
+
+@transaction.atomic
+def borough_grant_create(*, user, borough, actor, reason: str, hours: int) -> BoroughAccessGrant:
+    """Give `user` time-limited access to another borough's footage (system admins only)."""
+    from bwv.roles import Role, user_has_role
+
+    if not user_has_role(actor, Role.SYSTEM_ADMIN):
+        raise FlagError("only a system admin can grant access to another borough")
+    if not reason.strip():
+        raise FlagError("a grant needs a reason")
+    duration = timedelta(hours=hours)
+    if not timedelta(0) < duration <= MAX_GRANT:
+        raise FlagError("a grant lasts between 1 hour and 7 days")
+    now = timezone.now()
+    grant = BoroughAccessGrant.objects.create(user=user, borough=borough, reason=reason, granted_by=actor,
+                                              starts_at=now, expires_at=now + duration)  # fmt: skip
+    audit_record(
+        actor=actor, action="access.granted", obj=grant, borough=borough, justification=reason,
+        recipient=user.get_username(), detail={"expires_at": grant.expires_at.isoformat()},
+    )  # fmt: skip
+    return grant
+
+
+@transaction.atomic
+def borough_grant_revoke(*, grant: BoroughAccessGrant, actor, reason: str) -> None:
+    BoroughAccessGrant.objects.filter(pk=grant.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    audit_record(actor=actor, action="access.revoked", obj=grant, borough=grant.borough,
+                 justification=reason, recipient=grant.user.get_username())  # fmt: skip
+
+
+@transaction.atomic
+def bookmark_add(*, recording: Recording, actor, at_seconds: float, note: str) -> Bookmark:
+    note = (note or "").strip()
+    if not note:
+        raise FlagError("a bookmark needs a note")
+    if at_seconds < 0 or (
+        recording.duration_seconds and at_seconds > recording.duration_seconds + 1
+    ):
+        raise FlagError("the bookmark is outside the recording")
+    bookmark = Bookmark.objects.create(recording=recording, at_seconds=at_seconds, note=note[:500],
+                                       created_by=actor)  # fmt: skip
+    audit_record(actor=actor, action="recording.bookmarked", obj=recording,
+                 detail={"bookmark": bookmark.pk, "at_seconds": at_seconds})  # fmt: skip
+    return bookmark

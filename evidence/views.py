@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
@@ -14,9 +15,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from bwv.auth_views import staff_required
+from bwv.roles import Role, user_has_role
+from devices.models import Borough
 from devices.selectors import user_borough
 from evidence.crypto import open_blob, unwrap_data_key
-from evidence.models import AuditEvent, EvidenceFlag
+from evidence.models import AuditEvent, BoroughAccessGrant, EvidenceFlag
 from evidence.playback import media_response
 from evidence.selectors import (
     SearchFilters,
@@ -27,6 +30,9 @@ from evidence.selectors import (
 )
 from evidence.services import (
     FlagError,
+    bookmark_add,
+    borough_grant_create,
+    borough_grant_revoke,
     case_add_recording,
     case_create,
     case_remove_recording,
@@ -128,6 +134,7 @@ def recording_detail_view(request, recording_id):
         "can_flag": request.user.has_perm("evidence.flag_recording"),
         "can_change_cases": request.user.has_perm("evidence.change_case"),
         "cases": recording.cases.all(),
+        "bookmarks": recording.bookmarks.select_related("created_by"),
         "open_cases": case_list_for(user=request.user).filter(borough=recording.borough)[:100],
         "days_left": (recording.delete_after - timezone.now()).days,
         "crime_ref_example": settings.BWV_CRIME_REF_EXAMPLE,
@@ -277,3 +284,55 @@ def recording_bulk_flag_view(request):
     for reason in sorted(set(refused)):
         messages.error(request, f"Not flagged ({refused.count(reason)}): {reason}")
     return redirect(request.POST.get("back") or "recording-search")
+
+
+@staff_required
+@require_POST
+def bookmark_add_view(request, recording_id):
+    recording = recording_get_for(user=request.user, recording_id=recording_id)
+    if not _consulted(request, recording):
+        return HttpResponseForbidden("State why you are viewing this footage first.")
+    try:
+        at = float(request.POST.get("at_seconds", ""))
+        bookmark_add(recording=recording, actor=request.user, at_seconds=at,
+                     note=request.POST.get("note", ""))  # fmt: skip
+    except ValueError:
+        messages.error(request, "The bookmark needs a time in seconds.")
+    except FlagError as exc:
+        messages.error(request, str(exc))
+    return redirect("recording-detail", recording_id=recording.pk)
+
+
+@staff_required
+def grant_list_view(request):
+    """System admins give time-limited access to another borough's footage, and revoke it."""
+    if not user_has_role(request.user, Role.SYSTEM_ADMIN):
+        raise Http404
+    if request.method == "POST":
+        try:
+            if request.POST.get("revoke"):
+                grant = get_object_or_404(BoroughAccessGrant, pk=request.POST["revoke"])
+                borough_grant_revoke(grant=grant, actor=request.user,
+                                     reason=request.POST.get("reason", "revoked"))  # fmt: skip
+            else:
+                user = (
+                    get_user_model()
+                    .objects.filter(username=request.POST.get("username", ""))
+                    .first()
+                )
+                borough = Borough.objects.filter(
+                    code=request.POST.get("borough", "").upper()
+                ).first()
+                if user is None or borough is None:
+                    raise FlagError("no such user or borough")
+                borough_grant_create(user=user, borough=borough, actor=request.user,
+                                     reason=request.POST.get("reason", ""),
+                                     hours=int(request.POST.get("hours") or 0))  # fmt: skip
+        except (FlagError, ValueError) as exc:
+            messages.error(request, str(exc))
+        return redirect("grant-list")
+    grants = BoroughAccessGrant.objects.filter(revoked_at__isnull=True,
+                                               expires_at__gt=timezone.now()).select_related(
+        "user", "borough", "granted_by")  # fmt: skip
+    return render(request, "staff/grants.html", {"grants": grants,
+                                                 "boroughs": Borough.objects.all()})  # fmt: skip

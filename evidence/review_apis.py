@@ -12,9 +12,23 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from devices.selectors import user_borough
 from evidence.models import EvidenceFlag
-from evidence.selectors import SearchFilters, recording_get_for, recording_search
-from evidence.services import FlagError, recording_flag, recording_unflag
+from evidence.selectors import (
+    SearchFilters,
+    case_get_for,
+    case_list_for,
+    recording_get_for,
+    recording_search,
+)
+from evidence.services import (
+    FlagError,
+    case_add_recording,
+    case_create,
+    case_remove_recording,
+    recording_flag,
+    recording_unflag,
+)
 
 
 class VerifiedStaff(permissions.BasePermission):
@@ -141,3 +155,80 @@ class RecordingUnflagApi(ReviewApi):
         except FlagError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
         return Response(FlagOutput(flag).data)
+
+
+class CaseOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    crime_reference = serializers.CharField()
+    title = serializers.CharField()
+    borough = serializers.CharField(source="borough.code")
+    created_at = serializers.DateTimeField()
+
+
+class CaseDetailOutput(CaseOutput):
+    recordings = RecordingOutput(many=True, source="recordings.all")
+
+
+class CaseListApi(ReviewApi):
+    class CaseInput(serializers.Serializer):
+        crime_reference = serializers.CharField()
+        title = serializers.CharField(max_length=200)
+
+    @extend_schema(operation_id="cases_list", responses=CaseOutput(many=True))
+    def get(self, request):
+        cases = case_list_for(user=request.user).select_related("borough")[:500]
+        return Response(CaseOutput(cases, many=True).data)
+
+    @extend_schema(operation_id="cases_create", request=CaseInput, responses={201: CaseOutput})
+    def post(self, request):
+        if not request.user.has_perm("evidence.add_case"):
+            raise PermissionDenied("your role cannot open cases")
+        borough = user_borough(request.user)
+        if borough is None:
+            raise PermissionDenied("only staff of a borough can open its cases")
+        data = self.CaseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            case = case_create(borough=borough, actor=request.user, **data.validated_data)
+        except FlagError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        return Response(CaseOutput(case).data, status=status.HTTP_201_CREATED)
+
+
+class CaseDetailApi(ReviewApi):
+    @extend_schema(operation_id="cases_get", responses=CaseDetailOutput)
+    def get(self, request, case_id):
+        case = case_get_for(user=request.user, case_id=case_id)
+        return Response(CaseDetailOutput(case).data)
+
+
+class CaseRecordingApi(ReviewApi):
+    class RemoveInput(serializers.Serializer):
+        reason = serializers.CharField()
+
+    def _objects(self, request, case_id, recording_id):
+        case = case_get_for(user=request.user, case_id=case_id)
+        recording = recording_get_for(user=request.user, recording_id=recording_id)
+        if not request.user.has_perm("evidence.change_case"):
+            raise PermissionDenied("your role cannot change cases")
+        return case, recording
+
+    @extend_schema(operation_id="cases_add_recording", request=None, responses={204: None})
+    def put(self, request, case_id, recording_id):
+        case, recording = self._objects(request, case_id, recording_id)
+        try:
+            case_add_recording(case=case, recording=recording, actor=request.user)
+        except FlagError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        operation_id="cases_remove_recording", request=RemoveInput, responses={204: None}
+    )
+    def delete(self, request, case_id, recording_id):
+        case, recording = self._objects(request, case_id, recording_id)
+        data = self.RemoveInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        case_remove_recording(case=case, recording=recording, actor=request.user,
+                              reason=data.validated_data["reason"])  # fmt: skip
+        return Response(status=status.HTTP_204_NO_CONTENT)

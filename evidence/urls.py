@@ -19,6 +19,13 @@ urlpatterns = [
         review_apis.RecordingUnflagApi.as_view(),
         name="api-recording-unflag",
     ),
+    path("cases/", review_apis.CaseListApi.as_view(), name="api-cases"),
+    path("cases/<int:case_id>/", review_apis.CaseDetailApi.as_view(), name="api-case"),
+    path(
+        "cases/<int:case_id>/recordings/<uuid:recording_id>",
+        review_apis.CaseRecordingApi.as_view(),
+        name="api-case-recording",
+    ),
     path("ingest/", apis.UploadCreateApi.as_view(), name="ingest-create"),
     path("ingest/<uuid:upload_id>", apis.UploadApi.as_view(), name="ingest-upload"),
 ]

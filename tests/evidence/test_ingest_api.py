@@ -403,13 +403,32 @@ def test_progress_is_committed_while_parts_are_in_flight_and_survives_a_crash(ca
     data = padded_clip(48 * MiB, seed=3)
 
     class WorkerDies(io.BytesIO):
-        """Arrives at about 50 MiB/s, as over a network, then the worker dies at 45 MiB."""
+        """A body that, like a network, lets storage keep up, then the worker dies at 45 MiB.
+
+        Before the last read it waits until S3 really holds four parts, so the test depends on
+        no machine's speed."""
 
         def read(self, size=-1):
             if self.tell() >= 45 * MiB:
                 raise RuntimeError("worker killed")
-            time.sleep(size / (50 * MiB))
+            if self.tell() >= 44 * MiB:
+                _wait_for_parts(upload, 4)
             return super().read(size)
+
+    def _wait_for_parts(upload, count):
+        store = blob_store()
+        upload.refresh_from_db()
+        key = Recording.objects.get(pk=upload.recording_ref).storage_key
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            listed = store.client.list_parts(
+                Bucket=store.bucket, Key=key, UploadId=upload.multipart_id
+            )
+            if len(listed.get("Parts", [])) >= count:
+                time.sleep(0.3)  # let the upload threads hand their results back
+                return
+            time.sleep(0.05)
+        raise AssertionError("storage never received the parts")
 
     upload = upload_create(dock=dock, length=len(data), metadata=f.clip_metadata(cam, data))
     with pytest.raises(RuntimeError):

@@ -118,3 +118,28 @@ def test_the_openapi_schema_describes_the_api(api):
     assert response.status_code == 200
     body = response.content.decode()
     assert "/api/v1/recordings/" in body and "/api/v1/ingest/" in body
+
+
+def test_cases_through_the_api_with_their_permission_matrix(api, rows):
+    harrow, camden = rows
+    _verified(api, Role.CUSTODY_SERGEANT)
+    created = api.post("/api/v1/cases/", {"crime_reference": "5201234/26", "title": "Assault"},
+                       format="json")  # fmt: skip
+    assert created.status_code == 201
+    case_id = created.json()["id"]
+    assert api.put(f"/api/v1/cases/{case_id}/recordings/{harrow[0].pk}").status_code == 204
+    assert api.put(f"/api/v1/cases/{case_id}/recordings/{camden[0].pk}").status_code == 404
+    detail = api.get(f"/api/v1/cases/{case_id}/").json()
+    assert [r["id"] for r in detail["recordings"]] == [str(harrow[0].pk)]
+    assert api.delete(f"/api/v1/cases/{case_id}/recordings/{harrow[0].pk}", {},
+                      format="json").status_code == 400  # a reason is needed  # fmt: skip
+    assert api.delete(f"/api/v1/cases/{case_id}/recordings/{harrow[0].pk}",
+                      {"reason": "wrong incident"}, format="json").status_code == 204  # fmt: skip
+    other = APIClient()
+    _verified(other, Role.CUSTODY_SERGEANT, borough="EK")
+    assert other.get(f"/api/v1/cases/{case_id}/").status_code == 404
+    assert other.get("/api/v1/cases/").json() == []
+    admin = APIClient()
+    _verified(admin, Role.BOROUGH_ADMIN)
+    assert admin.post("/api/v1/cases/", {"crime_reference": "5201234/26", "title": "x"},
+                      format="json").status_code == 403  # fmt: skip

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from bwv.admin import ReadOnlyAdmin
 from devices.models import Borough, Camera, CameraAssignment, Dock, Officer, Unit
 
 
@@ -33,21 +34,12 @@ class CameraAdmin(admin.ModelAdmin):
 
 
 @admin.register(CameraAssignment)
-class CameraAssignmentAdmin(admin.ModelAdmin):
+class CameraAssignmentAdmin(ReadOnlyAdmin):
     """Read-only: the history is written by the issuing services, so it stays append-only."""
 
     list_display = ["camera", "officer", "issued_at", "returned_at"]
     list_select_related = ["camera", "officer"]
     search_fields = ["camera__serial", "officer__collar_number"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Dock)

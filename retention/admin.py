@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from bwv.admin import ReadOnlyAdmin
 from retention.models import Hold, RetentionPolicy
 
 
@@ -9,17 +10,8 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Hold)
-class HoldAdmin(admin.ModelAdmin):
+class HoldAdmin(ReadOnlyAdmin):
     """Read-only: holds are placed and lifted through the retention service, with audit."""
 
     list_display = ["recording", "source", "source_ref", "active", "placed_at", "lifted_at"]
     list_filter = ["source", "active"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -136,3 +136,10 @@ def sign_in(client, user) -> None:
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
     session.save()
+
+
+def signed_in(client, role: str | None, borough_code: str = "QA"):
+    """A new user of `role` in `borough_code`, signed in with both factors on `client`."""
+    account = user(role, borough_code=borough_code)
+    sign_in(client, account)
+    return account

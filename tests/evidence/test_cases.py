@@ -9,14 +9,8 @@ from tests import factories as f
 pytestmark = pytest.mark.django_db
 
 
-def _as(client, role, borough="QA"):
-    user = f.user(role, borough_code=borough)
-    f.sign_in(client, user)
-    return user
-
-
 def test_a_sergeant_opens_a_case_adds_and_removes_a_recording(client):
-    _as(client, Role.CUSTODY_SERGEANT)
+    f.signed_in(client, Role.CUSTODY_SERGEANT)
     recording = f.recording_row(cam=f.camera(borough_code="QA"))
     response = client.post(
         "/cases/", {"crime_reference": "5201234/26", "title": "Assault, High St"}
@@ -35,7 +29,7 @@ def test_a_sergeant_opens_a_case_adds_and_removes_a_recording(client):
 
 
 def test_a_bad_crime_reference_opens_no_case(client):
-    _as(client, Role.CUSTODY_SERGEANT)
+    f.signed_in(client, Role.CUSTODY_SERGEANT)
     response = client.post("/cases/", {"crime_reference": "abc", "title": "x"}, follow=True)
     assert b"is not a crime reference" in response.content and not Case.objects.exists()
 
@@ -53,7 +47,7 @@ def test_the_case_permission_matrix(client, role, borough, list_status, detail_s
     owner = f.user(Role.CUSTODY_SERGEANT)
     case = Case.objects.create(crime_reference="5201234/26", title="t", borough=f.borough("QA"),
                                created_by=owner)  # fmt: skip
-    _as(client, role, borough)
+    f.signed_in(client, role, borough)
     listing = client.get("/cases/")
     assert listing.status_code == list_status
     assert (case in list(listing.context["cases"])) == (detail_status == 200)
@@ -61,7 +55,7 @@ def test_the_case_permission_matrix(client, role, borough, list_status, detail_s
 
 
 def test_only_roles_that_may_change_cases_can_open_one(client):
-    _as(client, Role.DISCLOSURE_OFFICER)
+    f.signed_in(client, Role.DISCLOSURE_OFFICER)
     assert (
         client.post("/cases/", {"crime_reference": "5201234/26", "title": "t"}).status_code == 403
     )
@@ -72,7 +66,7 @@ def test_anonymous_is_sent_to_sign_in(client):
 
 
 def test_another_boroughs_recording_cannot_join_a_case(client):
-    _as(client, Role.CUSTODY_SERGEANT)
+    f.signed_in(client, Role.CUSTODY_SERGEANT)
     case = Case.objects.create(crime_reference="5201234/26", title="t", borough=f.borough("QA"),
                                created_by=f.user(Role.CUSTODY_SERGEANT))  # fmt: skip
     camden = f.recording_row(cam=f.camera(borough_code="EK"))
@@ -81,7 +75,7 @@ def test_another_boroughs_recording_cannot_join_a_case(client):
 
 
 def test_bulk_flag_flags_what_is_in_scope_and_says_what_was_not(client):
-    _as(client, Role.CUSTODY_SERGEANT)
+    f.signed_in(client, Role.CUSTODY_SERGEANT)
     mine = [f.recording_row(cam=f.camera(borough_code="QA")) for _ in range(3)]
     theirs = f.recording_row(cam=f.camera(borough_code="EK"))
     response = client.post("/recordings/bulk-flag", {
@@ -93,7 +87,7 @@ def test_bulk_flag_flags_what_is_in_scope_and_says_what_was_not(client):
 
 
 def test_bulk_flag_needs_the_flag_permission(client):
-    _as(client, Role.BOROUGH_ADMIN)
+    f.signed_in(client, Role.BOROUGH_ADMIN)
     recording = f.recording_row(cam=f.camera(borough_code="QA"))
     response = client.post("/recordings/bulk-flag", {"ids": [str(recording.pk)], "kind": "evidence",
                                                      "reason": "x"})  # fmt: skip

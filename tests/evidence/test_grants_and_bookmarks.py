@@ -14,15 +14,9 @@ from tests import factories as f
 pytestmark = pytest.mark.django_db
 
 
-def _as(client, role, borough="QA"):
-    user = f.user(role, borough_code=borough)
-    f.sign_in(client, user)
-    return user
-
-
 def test_a_grant_opens_another_borough_until_it_expires_or_is_revoked(client):
     camden_rec = f.recording_row(cam=f.camera(borough_code="EK"))
-    sergeant = _as(client, Role.CUSTODY_SERGEANT, borough="QA")
+    sergeant = f.signed_in(client, Role.CUSTODY_SERGEANT, borough_code="QA")
     url = f"/recordings/{camden_rec.pk}/"
     assert client.get(url).status_code == 404
     admin = f.user(Role.SYSTEM_ADMIN)
@@ -48,10 +42,10 @@ def test_only_a_system_admin_grants_and_never_for_more_than_a_week():
 
 
 def test_the_grants_page_is_for_system_admins_and_revokes_with_audit(client):
-    _as(client, Role.BOROUGH_ADMIN)
+    f.signed_in(client, Role.BOROUGH_ADMIN)
     assert client.get("/grants/").status_code == 404
     client.logout()
-    _as(client, Role.SYSTEM_ADMIN)
+    f.signed_in(client, Role.SYSTEM_ADMIN)
     target = f.user(Role.CUSTODY_SERGEANT, username="sgt.target")
     client.post(
         "/grants/", {"username": "sgt.target", "borough": "EK", "hours": "12", "reason": "op X"}
@@ -65,7 +59,7 @@ def test_the_grants_page_is_for_system_admins_and_revokes_with_audit(client):
 
 
 def test_bookmarks_need_the_purpose_a_note_and_a_time_inside_the_clip(client):
-    _as(client, Role.CUSTODY_SERGEANT)
+    f.signed_in(client, Role.CUSTODY_SERGEANT)
     recording = f.recording_row(cam=f.camera(borough_code="QA"), duration_seconds=60.0)
     url = f"/recordings/{recording.pk}/bookmarks"
     assert client.post(url, {"at_seconds": "5", "note": "x"}).status_code == 403
@@ -84,7 +78,7 @@ def test_bookmarks_need_the_purpose_a_note_and_a_time_inside_the_clip(client):
 
 
 def test_another_borough_cannot_bookmark(client):
-    _as(client, Role.CUSTODY_SERGEANT, borough="EK")
+    f.signed_in(client, Role.CUSTODY_SERGEANT, borough_code="EK")
     recording = f.recording_row(cam=f.camera(borough_code="QA"))
     response = client.post(
         f"/recordings/{recording.pk}/bookmarks", {"at_seconds": "1", "note": "x"}

@@ -22,12 +22,6 @@ def recording(clip):
     return f.ingested_recording(cam=cam, data=clip)
 
 
-def _as(client, role, borough="QA"):
-    user = f.user(role, borough_code=borough)
-    f.sign_in(client, user)
-    return user
-
-
 def _open(client, recording, purpose="5201234/26 review"):
     return client.post(f"/recordings/{recording.pk}/", {"purpose": purpose})
 
@@ -45,7 +39,7 @@ def _open(client, recording, purpose="5201234/26 review"):
     ],
 )
 def test_who_may_open_a_recording(client, recording, role, borough, expected):
-    _as(client, role, borough)
+    f.signed_in(client, role, borough)
     statuses = [client.get(f"/recordings/{recording.pk}/{url}").status_code
                 for url in ("", "media", "poster")]  # fmt: skip
     if expected == 404:
@@ -62,12 +56,12 @@ def test_anonymous_is_sent_to_sign_in(client, recording):
 
 
 def test_a_missing_recording_is_404_like_another_boroughs(client):
-    _as(client, Role.SYSTEM_ADMIN)
+    f.signed_in(client, Role.SYSTEM_ADMIN)
     assert client.get("/recordings/00000000-0000-4000-8000-000000000000/").status_code == 404
 
 
 def test_footage_opens_only_after_a_purpose_which_is_audited_once(client, recording, clip):
-    user = _as(client, Role.CUSTODY_SERGEANT)
+    user = f.signed_in(client, Role.CUSTODY_SERGEANT)
     page = client.get(f"/recordings/{recording.pk}/")
     assert b"Why are you viewing this footage?" in page.content
     assert client.get(f"/recordings/{recording.pk}/media").status_code == 403
@@ -95,7 +89,7 @@ def test_footage_opens_only_after_a_purpose_which_is_audited_once(client, record
     ],  # fmt: skip
 )
 def test_range_requests_return_exactly_those_bytes(client, recording, clip, header, start, end):
-    _as(client, Role.CUSTODY_SERGEANT)
+    f.signed_in(client, Role.CUSTODY_SERGEANT)
     _open(client, recording)
     response = client.get(f"/recordings/{recording.pk}/media", HTTP_RANGE=header)
     expected = clip[start:end]
@@ -108,21 +102,21 @@ def test_range_requests_return_exactly_those_bytes(client, recording, clip, head
 
 
 def test_an_unsatisfiable_range_is_416(client, recording, clip):
-    _as(client, Role.CUSTODY_SERGEANT)
+    f.signed_in(client, Role.CUSTODY_SERGEANT)
     _open(client, recording)
     response = client.get(f"/recordings/{recording.pk}/media", HTTP_RANGE=f"bytes={len(clip)}-")
     assert response.status_code == 416 and response["Content-Range"] == f"bytes */{len(clip)}"
 
 
 def test_the_poster_is_a_decrypted_jpeg(client, recording):
-    _as(client, Role.CUSTODY_SERGEANT)
+    f.signed_in(client, Role.CUSTODY_SERGEANT)
     _open(client, recording)
     poster = client.get(f"/recordings/{recording.pk}/poster")
     assert poster.status_code == 200 and poster.content[:3] == b"\xff\xd8\xff"
 
 
 def test_a_sergeant_flags_with_a_valid_crime_reference_and_lifts_with_a_reason(client, recording):
-    _as(client, Role.CUSTODY_SERGEANT)
+    f.signed_in(client, Role.CUSTODY_SERGEANT)
     _open(client, recording)
     url = f"/recordings/{recording.pk}/flag"
     bad = client.post(
@@ -146,14 +140,14 @@ def test_a_sergeant_flags_with_a_valid_crime_reference_and_lifts_with_a_reason(c
 
 
 def test_a_borough_admin_may_view_but_not_flag(client, recording):
-    _as(client, Role.BOROUGH_ADMIN)
+    f.signed_in(client, Role.BOROUGH_ADMIN)
     response = client.post(f"/recordings/{recording.pk}/flag",
                            {"kind": "policing_purpose", "reason": "x"})  # fmt: skip
     assert response.status_code == 403 and not EvidenceFlag.objects.exists()
 
 
 def test_a_camden_sergeant_cannot_flag_harrow_footage(client, recording):
-    _as(client, Role.CUSTODY_SERGEANT, borough="EK")
+    f.signed_in(client, Role.CUSTODY_SERGEANT, borough_code="EK")
     response = client.post(f"/recordings/{recording.pk}/flag",
                            {"kind": "policing_purpose", "reason": "x"})  # fmt: skip
     assert response.status_code == 404 and not EvidenceFlag.objects.exists()
@@ -163,7 +157,7 @@ def test_a_camden_sergeant_cannot_flag_harrow_footage(client, recording):
 def test_curl_fetches_exactly_the_middle_bytes(live_server, client, recording, clip):
     from evidence.views import CONSULTED
 
-    _as(client, Role.CUSTODY_SERGEANT)
+    f.signed_in(client, Role.CUSTODY_SERGEANT)
     session = client.session
     session[CONSULTED] = {str(recording.pk): "now"}
     session.save()

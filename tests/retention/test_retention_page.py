@@ -27,24 +27,18 @@ def estate():
                             status=SweepRun.Status.COMPLETED, deleted=1234)  # fmt: skip
 
 
-def _login(client, role, borough="QA"):
-    user = f.user(role, borough_code=borough)
-    f.sign_in(client, user)
-    return user
-
-
 def test_anonymous_is_sent_to_sign_in(client, estate):
     response = client.get(URL)
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 
 def test_an_officer_gets_404(client, estate):
-    _login(client, Role.OFFICER)
+    f.signed_in(client, Role.OFFICER)
     assert client.get(URL).status_code == 404
 
 
 def test_a_harrow_sergeant_sees_harrow_only(client, estate):
-    _login(client, Role.CUSTODY_SERGEANT)
+    f.signed_in(client, Role.CUSTODY_SERGEANT)
     response = client.get(URL)
     assert response.status_code == 200
     ctx = response.context
@@ -55,20 +49,20 @@ def test_a_harrow_sergeant_sees_harrow_only(client, estate):
 
 
 def test_a_camden_sergeant_sees_nothing_of_harrow(client, estate):
-    _login(client, Role.CUSTODY_SERGEANT, borough="EK")
+    f.signed_in(client, Role.CUSTODY_SERGEANT, borough_code="EK")
     ctx = client.get(URL).context
     assert ctx["overdue"] == 0 and ctx["stored"] == 1
     assert sum(row["count"] for row in ctx["due"]) == 1
 
 
 def test_a_system_admin_sees_every_borough(client, estate):
-    _login(client, Role.SYSTEM_ADMIN)
+    f.signed_in(client, Role.SYSTEM_ADMIN)
     ctx = client.get(URL).context
     assert ctx["stored"] == 5 and ctx["overdue"] == 1
 
 
 def test_a_claimed_but_unfinished_deletion_counts_as_overdue(client, estate):
-    _login(client, Role.SYSTEM_ADMIN)
+    f.signed_in(client, Role.SYSTEM_ADMIN)
     f.recording_row(started=timezone.now() - timedelta(days=40), state=RecordingState.DELETING)
     assert client.get(URL).context["overdue"] == 2
 
@@ -76,7 +70,7 @@ def test_a_claimed_but_unfinished_deletion_counts_as_overdue(client, estate):
 def test_the_page_costs_the_same_queries_however_many_runs(
     client, estate, django_assert_max_num_queries
 ):
-    _login(client, Role.SYSTEM_ADMIN)
+    f.signed_in(client, Role.SYSTEM_ADMIN)
     client.get(URL)
     for i in range(30):
         SweepRun.objects.create(started_at=timezone.now() - timedelta(days=i + 1))

@@ -84,3 +84,35 @@ def test_ingested_recording_carries_the_holder_at_its_start_not_at_upload():
     # Recorded during the first shift, uploaded now while the second officer holds the camera.
     recording = f.ingested_recording(cam=cam, start=t0 + timedelta(hours=1))
     assert recording.officer == earlier
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_issuing_one_camera_at_once_exactly_one_wins():
+    import threading
+
+    from django.db import connection
+
+    cam = f.camera()
+    admins = [f.user(Role.BOROUGH_ADMIN), f.user(Role.BOROUGH_ADMIN)]
+    officers = [f.officer(), f.officer()]
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def issue(i):
+        try:
+            barrier.wait()
+            camera_issue(camera=cam, officer=officers[i], actor=admins[i])
+            outcomes.append("issued")
+        except CameraError as exc:
+            outcomes.append(str(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=issue, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(outcomes) == sorted(["issued", f"camera {cam.serial} is already issued"])
+    assert CameraAssignment.objects.filter(camera=cam, returned_at__isnull=True).count() == 1
+    assert AuditEvent.objects.filter(action="camera.issued", object_id=str(cam.pk)).count() == 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -267,7 +267,3 @@ def blob_store() -> BlobStore:
     if settings.S3_BUCKET:
         return S3BlobStore()
     return LocalBlobStore(settings.MEDIA_ROOT)
-
-
-def keys_of(values: Iterable[str]) -> list[str]:
-    return [v for v in values if v]

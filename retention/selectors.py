@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from retention.models import Hold, RetentionPolicy
+from retention.models import RetentionPolicy
 
 
 def default_policy() -> RetentionPolicy | None:
@@ -17,10 +17,6 @@ def default_policy() -> RetentionPolicy | None:
 def default_retention_days() -> int:
     policy = default_policy()
     return policy.days if policy else settings.BWV_RETENTION_DAYS
-
-
-def recording_is_held(*, recording_id) -> bool:
-    return Hold.objects.filter(recording_id=recording_id, active=True).exists()
 
 
 def _recordings_for(*, user):

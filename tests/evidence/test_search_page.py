@@ -64,8 +64,13 @@ def test_an_officer_sees_only_their_own_footage(client, estate):
     Officer.objects.filter(user=user).delete()  # the factory's own record: this user is `officer`
     officer.user = user
     officer.save()
+    # A colleague's clip in the same borough: an officer must not see it.
+    colleague_cam, colleague = f.issued_camera(borough_code="QA")
+    colleagues = f.recording_row(cam=colleague_cam, officer=colleague)
     _as(client, Role.OFFICER, user=user)
-    assert _ids(client.get(URL)) == {str(r.pk) for r in estate["harrow"]}
+    seen = _ids(client.get(URL))
+    assert seen == {str(r.pk) for r in estate["harrow"]}
+    assert str(colleagues.pk) not in seen
 
 
 def test_a_user_with_no_role_sees_nothing(client, estate):

@@ -25,18 +25,27 @@ from evidence.models import BoroughAccessGrant, Case, EvidenceFlag, Recording, R
 BOROUGH_ROLES = (Role.CUSTODY_SERGEANT, Role.BOROUGH_ADMIN, Role.DISCLOSURE_OFFICER)
 
 
+def _staff_borough_ids(*, user, with_grants: bool) -> list[int] | None:
+    """None for a system admin (every borough); the borough ids of a borough role (plus granted
+    ones); [] for anyone else. Plain ids, not a subquery, so the planner walks the borough index."""
+    if not user.is_authenticated:
+        return []
+    if user_has_role(user, Role.SYSTEM_ADMIN):
+        return None
+    if not user_has_role(user, *BOROUGH_ROLES):
+        return []
+    ids = list(boroughs_for(user=user).values_list("pk", flat=True))
+    return ids + granted_borough_ids(user=user) if with_grants else ids
+
+
 def recording_list_for(*, user) -> QuerySet[Recording]:
     """Recordings the user may see (any state); filter further for what a page shows."""
-    if not user.is_authenticated:
-        return Recording.objects.none()
-    if user_has_role(user, Role.SYSTEM_ADMIN):
+    borough_ids = _staff_borough_ids(user=user, with_grants=True)
+    if borough_ids is None:
         return Recording.objects.all()
-    if user_has_role(user, *BOROUGH_ROLES):
-        # Plain ids, not a subquery: the planner then walks rec_borough_started in order.
-        borough_ids = list(boroughs_for(user=user).values_list("pk", flat=True))
-        borough_ids += granted_borough_ids(user=user)
+    if borough_ids:
         return Recording.objects.filter(borough_id__in=borough_ids)
-    officer = getattr(user, "officer", None)
+    officer = getattr(user, "officer", None) if user.is_authenticated else None
     if user_has_role(user, Role.OFFICER) and officer is not None:
         return Recording.objects.filter(officer=officer)
     return Recording.objects.none()
@@ -161,15 +170,10 @@ def recording_search(*, user, filters: SearchFilters, cursor: str = "", limit: i
 
 def case_list_for(*, user) -> QuerySet[Case]:
     """Cases of the boroughs the user works in (system admins: all); officers see none."""
-    if not user.is_authenticated:
-        return Case.objects.none()
-    if user_has_role(user, Role.SYSTEM_ADMIN):
+    borough_ids = _staff_borough_ids(user=user, with_grants=False)
+    if borough_ids is None:
         return Case.objects.all()
-    if user_has_role(user, *BOROUGH_ROLES):
-        return Case.objects.filter(
-            borough_id__in=list(boroughs_for(user=user).values_list("pk", flat=True))
-        )
-    return Case.objects.none()
+    return Case.objects.filter(borough_id__in=borough_ids)
 
 
 def case_get_for(*, user, case_id) -> Case:

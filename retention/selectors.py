@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
+from bwv.roles import Role, user_has_role
+from evidence.selectors import BOROUGH_ROLES, recording_list_for
 from retention.models import RetentionPolicy
 
 
@@ -20,20 +22,11 @@ def default_retention_days() -> int:
 
 
 def _recordings_for(*, user):
-    """Recordings whose retention the user may see: all for a system admin, else their borough.
-
-    Officers do not manage retention: they get nothing (the page answers 404 to them).
-    """
-    from bwv.roles import Role, user_has_role
-    from devices.selectors import boroughs_for
-    from evidence.models import Recording
-
-    if not user_has_role(user, Role.SYSTEM_ADMIN, Role.CUSTODY_SERGEANT, Role.BOROUGH_ADMIN,
-                         Role.DISCLOSURE_OFFICER):  # fmt: skip
+    """The recordings whose retention the user may see (the evidence app's scope), or None for
+    roles that do not manage retention: officers get a 404."""
+    if not user_has_role(user, Role.SYSTEM_ADMIN, *BOROUGH_ROLES):
         return None
-    if user_has_role(user, Role.SYSTEM_ADMIN):
-        return Recording.objects.all()
-    return Recording.objects.filter(borough__in=boroughs_for(user=user))
+    return recording_list_for(user=user)
 
 
 def retention_report_for(*, user, now, days: int = 7) -> dict | None:

@@ -46,6 +46,7 @@ from evidence.crypto import (
 )
 from evidence.hashstate import ResumableSha256
 from evidence.models import IngestUpload, Recording, RecordingState
+from evidence.probe import ProbeError, probe_and_poster
 from evidence.services import audit_record
 from evidence.storage import StorageUnavailable, blob_store
 
@@ -505,19 +506,15 @@ def _finish(upload: IngestUpload, token, writer: _PartWriter, hasher) -> IngestU
                         f"{upload.declared_sha256}")  # fmt: skip
         raise IngestError("the whole-file SHA-256 does not match the declared one", 460)
     store.multipart_complete(recording.storage_key, upload.multipart_id, writer.part_list())
-    recording.refresh_from_db()
     try:
-        from evidence.probe import ProbeError, probe_and_poster
-
-        info, poster = probe_and_poster(recording)
+        info, poster = probe_and_poster(recording, cipher=writer.cipher)
     except ProbeError as exc:
         store.delete_many([recording.storage_key])
         _reject(upload, f"not a playable video: {exc}")
         raise IngestError(f"the file is not a playable video: {exc}", 415) from exc
-    key = unwrap_data_key(recording.wrapped_key, kek_id=recording.kek_id, recording_id=recording.id)
     poster_key = f"recordings/{recording.id}/poster"
     if poster:
-        store.put(poster_key, seal_blob(key, recording_id=recording.id, purpose="poster",
+        store.put(poster_key, seal_blob(writer.cipher.key, recording_id=recording.id, purpose="poster",
                                         data=poster))  # fmt: skip
     officer = officer_holding_camera(camera=recording.camera, at=recording.started_at)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 
-from evidence.crypto import SegmentCipher, unwrap_data_key
+from evidence.crypto import IntegrityError, SegmentCipher, open_blob, unwrap_data_key
 from evidence.models import Recording
 from evidence.storage import blob_store
 
@@ -49,17 +49,22 @@ def plaintext_range(
             index += 1
     if index <= last:
         # The object is shorter than the recording says: truncated storage, never silent.
-        from evidence.crypto import IntegrityError
-
         raise IntegrityError(f"recording {recording.id} is truncated at segment {index}")
+
+
+def recording_poster(recording: Recording) -> bytes:
+    """The recording's poster frame (JPEG), decrypted."""
+    key = unwrap_data_key(recording.wrapped_key, kek_id=recording.kek_id, recording_id=recording.id)
+    return open_blob(key, recording_id=recording.id, purpose="poster",
+                     sealed=blob_store().get(recording.poster_key))  # fmt: skip
 
 
 class PlaintextReader(io.RawIOBase):
     """A seekable read-only file over a recording's plaintext (for PyAV), one segment cached."""
 
-    def __init__(self, recording: Recording):
+    def __init__(self, recording: Recording, *, cipher: SegmentCipher | None = None):
         self.recording = recording
-        self.cipher = recording_cipher(recording)
+        self.cipher = cipher or recording_cipher(recording)
         self.pos = 0
         self._cache_index = -1
         self._cache = b""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import av
 
+from evidence.crypto import SegmentCipher
 from evidence.media import PlaintextReader
 from evidence.models import Recording
 
@@ -17,8 +18,10 @@ class ProbeError(Exception):
     """The file is not a video PyAV can read."""
 
 
-def probe_and_poster(recording: Recording) -> tuple[dict, bytes | None]:
-    reader = PlaintextReader(recording)
+def probe_and_poster(
+    recording: Recording, *, cipher: SegmentCipher | None = None
+) -> tuple[dict, bytes | None]:
+    reader = PlaintextReader(recording, cipher=cipher)
     try:
         container = av.open(reader, mode="r", options={"probesize": "5000000"})
     except (av.error.FFmpegError, ValueError, OSError) as exc:

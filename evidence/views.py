@@ -18,7 +18,7 @@ from bwv.auth_views import staff_required
 from bwv.roles import Role, user_has_role
 from devices.models import Borough
 from devices.selectors import user_borough
-from evidence.crypto import open_blob, unwrap_data_key
+from evidence.media import recording_poster
 from evidence.models import AuditEvent, BoroughAccessGrant, EvidenceFlag
 from evidence.playback import media_response
 from evidence.selectors import (
@@ -40,7 +40,6 @@ from evidence.services import (
     recording_flag,
     recording_unflag,
 )
-from evidence.storage import blob_store
 
 
 class SearchForm(forms.Form):
@@ -156,10 +155,7 @@ def recording_poster_view(request, recording_id):
     recording = recording_get_for(user=request.user, recording_id=recording_id)
     if not _consulted(request, recording) or not recording.poster_key:
         raise Http404
-    key = unwrap_data_key(recording.wrapped_key, kek_id=recording.kek_id, recording_id=recording.id)
-    image = open_blob(key, recording_id=recording.id, purpose="poster",
-                      sealed=blob_store().get(recording.poster_key))  # fmt: skip
-    response = HttpResponse(image, content_type="image/jpeg")
+    response = HttpResponse(recording_poster(recording), content_type="image/jpeg")
     response["Cache-Control"] = "private, no-store"
     return response
 

@@ -35,12 +35,6 @@ from pathlib import Path
 BIN_DIR = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _free_ports(n: int) -> list[int]:
     # Hold all sockets open while choosing so the same port is not handed out twice.
     socks = []
@@ -126,7 +120,7 @@ class LocalServices:
             nobody = pwd.getpwnam("nobody")
             os.chown(data, nobody.pw_uid, nobody.pw_gid)
             run_as = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
-        port = _free_port()
+        port = _free_ports(1)[0]
         subprocess.run(
             [bindir / "initdb", "-D", data, "-U", "bwv", "--auth=trust", "-E", "UTF8",
              "--no-locale", "--no-sync"],
@@ -170,7 +164,7 @@ class LocalServices:
 
     # -- Redis ----------------------------------------------------------------------------------
     def _start_redis(self) -> None:
-        port = _free_port()
+        port = _free_ports(1)[0]
         proc = subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.tmp), "--protected-mode", "yes"],

@@ -78,7 +78,7 @@ class TusApi(APIView):
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         if request.method != "OPTIONS" and request.headers.get("Tus-Resumable") != TUS_VERSION:
-            raise _TusError(f"Tus-Resumable {TUS_VERSION} is required", 412)
+            raise ingest.IngestError(f"Tus-Resumable {TUS_VERSION} is required", 412)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -91,8 +91,6 @@ class TusApi(APIView):
     def handle_exception(self, exc):
         if isinstance(exc, ingest.IngestError):
             return Response({"detail": exc.message}, status=exc.status)
-        if isinstance(exc, _TusError):
-            return Response({"detail": str(exc)}, status=exc.status)
         return super().handle_exception(exc)
 
     def options(self, request, *args, **kwargs):
@@ -104,16 +102,10 @@ class TusApi(APIView):
         return response
 
 
-class _TusError(Exception):
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
-
-
 def _int_header(request, name: str) -> int:
     value = request.headers.get(name)
     if value is None or not value.isdigit():
-        raise _TusError(f"{name} must be a non-negative integer", 400)
+        raise ingest.IngestError(f"{name} must be a non-negative integer", 400)
     return int(value)
 
 
@@ -146,7 +138,7 @@ class UploadCreateApi(TusApi):
     )
     def post(self, request):
         if request.headers.get("Upload-Defer-Length"):
-            raise _TusError("deferred length is not supported: send Upload-Length", 400)
+            raise ingest.IngestError("deferred length is not supported: send Upload-Length", 400)
         length = _int_header(request, "Upload-Length")
         metadata = ingest.parse_upload_metadata(request.headers.get("Upload-Metadata", ""))
         upload = ingest.upload_create(dock=request.auth, length=length, metadata=metadata)
@@ -192,9 +184,9 @@ class UploadApi(TusApi):
     @extend_schema(summary="Append bytes (tus PATCH)", request=None, responses={204: None})
     def patch(self, request, upload_id):
         if request.content_type != "application/offset+octet-stream":
-            raise _TusError("Content-Type must be application/offset+octet-stream", 415)
+            raise ingest.IngestError("Content-Type must be application/offset+octet-stream", 415)
         if "CONTENT_LENGTH" not in request.META:
-            raise _TusError("Content-Length is required", 411)
+            raise ingest.IngestError("Content-Length is required", 411)
         offset = _int_header(request, "Upload-Offset")
         length = int(request.META["CONTENT_LENGTH"] or 0)
         upload = ingest.upload_append(

@@ -129,9 +129,7 @@ def recording_flag(
         raise FlagError(f"unknown flag kind {kind!r}")
     if not reason.strip():
         raise FlagError("a flag needs a reason")
-    if kind == FlagKind.EVIDENCE:
-        crime_reference = crime_reference_validate(crime_reference)
-    elif crime_reference:
+    if kind == FlagKind.EVIDENCE or crime_reference:  # evidence needs one; any given must be valid
         crime_reference = crime_reference_validate(crime_reference)
     flag = EvidenceFlag.objects.create(
         recording=recording, kind=kind, crime_reference=crime_reference, reason=reason,

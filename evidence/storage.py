@@ -22,8 +22,6 @@ class StorageUnavailable(Exception):
 
 
 class BlobStore:
-    name = "abstract"
-
     def check(self) -> None: ...
     def put(self, key: str, data: bytes) -> None: ...
     def get(self, key: str) -> bytes: ...
@@ -49,8 +47,6 @@ class BlobStore:
 
 
 class LocalBlobStore(BlobStore):
-    name = "local"
-
     def __init__(self, root: Path):
         self.root = Path(root)
 
@@ -163,8 +159,6 @@ class LocalBlobStore(BlobStore):
 
 
 class S3BlobStore(BlobStore):
-    name = "s3"
-
     def __init__(self):
         # Reuse the configured django-storages backend: one place says how to reach S3.
         from django.core.files.storage import storages

@@ -80,7 +80,6 @@ def _lock(queryset, limit: int) -> list[uuid.UUID]:
 
 def _claim_batch(*, token: uuid.UUID, now: datetime, batch_size: int) -> list[uuid.UUID]:
     """Claim up to `batch_size` recordings for this run (one short transaction)."""
-    claimed_at = now
     with transaction.atomic():
         ids = _lock(_unfinished(now), batch_size)
         fresh = _lock(expired_unheld(now), batch_size - len(ids)) if len(ids) < batch_size else []
@@ -96,7 +95,7 @@ def _claim_batch(*, token: uuid.UUID, now: datetime, batch_size: int) -> list[uu
         ids += fresh
         if ids:
             Recording.objects.filter(pk__in=ids).update(
-                state=RecordingState.DELETING, sweep_claim=token, sweep_claimed_at=claimed_at
+                state=RecordingState.DELETING, sweep_claim=token, sweep_claimed_at=now
             )
     return ids
 
@@ -106,7 +105,7 @@ def _object_keys(recording: Recording) -> list[str]:
 
 
 def _certificate(recording: Recording, *, run: SweepRun, policy: str, at: datetime, keys) -> dict:
-    statement = {
+    return {
         "type": "bwv.deletion-certificate.v1",
         "recording": str(recording.pk),
         "camera": recording.camera.serial,
@@ -123,7 +122,6 @@ def _certificate(recording: Recording, *, run: SweepRun, policy: str, at: dateti
         "data_key_destroyed": True,
         "sweep_run": run.pk,
     }
-    return statement
 
 
 def _canonical(statement: dict) -> bytes:
@@ -153,6 +151,7 @@ def _record_batch(*, run: SweepRun, token: uuid.UUID, recordings: list[Recording
     done = [r for r in recordings if not failed.intersection(_object_keys(r))]
     stuck = [r for r in recordings if failed.intersection(_object_keys(r))]
     at = timezone.now()
+    freed = 0
     with transaction.atomic():
         # Only rows still claimed by this run: a run that lost its lease to another changes nothing.
         mine = set(
@@ -161,6 +160,7 @@ def _record_batch(*, run: SweepRun, token: uuid.UUID, recordings: list[Recording
             .values_list("pk", flat=True)
         )
         done = [r for r in done if r.pk in mine]
+        freed = sum(r.size_bytes for r in done)
         Recording.objects.filter(pk__in=mine).update(
             state=RecordingState.DELETED,
             deleted_at=at,
@@ -203,11 +203,11 @@ def _record_batch(*, run: SweepRun, token: uuid.UUID, recordings: list[Recording
         SweepRun.objects.filter(pk=run.pk).update(
             deleted=run.deleted + len(done),
             failed=run.failed + len(stuck),
-            bytes_freed=run.bytes_freed + sum(r.size_bytes for r in done),
+            bytes_freed=run.bytes_freed + freed,
         )
     run.deleted += len(done)
     run.failed += len(stuck)
-    run.bytes_freed += sum(r.size_bytes for r in done)
+    run.bytes_freed += freed
     for r in stuck:
         _note_error(run, f"{r.pk}: storage did not delete {sorted(failed & set(_object_keys(r)))}")
 

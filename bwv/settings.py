@@ -11,6 +11,8 @@ broker that needs no server. Environment variables switch on the real services:
     DJANGO_SECRET_KEY         (or DJANGO_SECRET_KEY_FILE)
     BWV_KEKS                  key-encryption keys, "id:base64key[,id:base64key...]", the first is
                               current (or BWV_KEKS_FILE)
+    BWV_AUDIT_SIGNING_KEY     Ed25519 key signing audit checkpoints and export bundles, base64 of
+                              32 bytes (or BWV_AUDIT_SIGNING_KEY_FILE)
     BWV_PRODUCTION=1          refuses to start without real secrets, turns on HTTPS-only cookies,
                               HSTS and the other `check --deploy` settings
     BWV_ALLOWED_HOSTS         comma-separated host names
@@ -238,6 +240,23 @@ BWV_SWEEP_GUARD_MIN = env_int("BWV_SWEEP_GUARD_MIN", 50)
 # Crime references in the force's format; the default is the Met's CRIS style, e.g. 5201234/26.
 BWV_CRIME_REF_PATTERN = os.environ.get("BWV_CRIME_REF_PATTERN", r"\d{7}/\d{2}")
 BWV_CRIME_REF_EXAMPLE = os.environ.get("BWV_CRIME_REF_EXAMPLE", "5201234/26")
+
+# -- Chain of custody ----------------------------------------------------------------------------
+# Ed25519 key that signs the audit chain's checkpoints and the export bundles: base64 of the 32-byte
+# private key (or BWV_AUDIT_SIGNING_KEY_FILE). Public keys of earlier signing keys, base64 and
+# comma-separated, keep old checkpoints verifiable after a rotation.
+BWV_AUDIT_SIGNING_KEY = _required_secret(
+    "BWV_AUDIT_SIGNING_KEY",
+    "audit_signing_key",
+    lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+)
+BWV_AUDIT_OLD_PUBLIC_KEYS = env_list("BWV_AUDIT_OLD_PUBLIC_KEYS", [])
+# Checkpoints live in the media bucket (under Object Lock, GOVERNANCE retention, where it has it),
+# out of the database's reach; locally under var/.
+BWV_AUDIT_CHECKPOINT_PREFIX = os.environ.get("BWV_AUDIT_CHECKPOINT_PREFIX", "audit-checkpoints/")
+BWV_AUDIT_CHECKPOINT_RETAIN_DAYS = env_int("BWV_AUDIT_CHECKPOINT_RETAIN_DAYS", 3650)
+# Share links for prosecutors expire after this many days unless a shorter time is chosen.
+BWV_SHARE_MAX_DAYS = env_int("BWV_SHARE_MAX_DAYS", 30)
 
 # -- Celery --------------------------------------------------------------------------------------
 if REDIS_URL:

@@ -38,7 +38,15 @@ class CaseAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["id", "at", "actor_label", "action", "object_type", "object_id", "borough"]
+    list_display = [
+        "seq",
+        "at",
+        "actor_label",
+        "action",
+        "object_type",
+        "object_id",
+        "borough_code",
+    ]
     list_filter = ["action"]
     search_fields = ["object_id", "actor_label"]
     show_full_result_count = False

@@ -7,11 +7,11 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from devices.models import Borough, Dock
+from evidence.audit import audit_append
 from evidence.models import (
     AuditEvent,
     Bookmark,
@@ -23,17 +23,27 @@ from evidence.models import (
 )
 
 
-def _actor_fields(actor: Any) -> tuple[AbstractBaseUser | None, str]:
+def _actor_fields(actor: Any) -> tuple[int | None, str]:
     if actor is None:
         return None, "system"
     if isinstance(actor, Dock):
         return None, f"dock:{actor.key_id}"
     if isinstance(actor, str):
         return None, actor
-    return actor, actor.get_username()
+    return actor.pk, actor.get_username()
 
 
-@transaction.atomic
+def _object_fields(obj: Any, object_type: str, object_id: str, borough: Borough | None):
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or str(obj.pk)
+        if borough is None:
+            borough = getattr(obj, "borough", None)
+    if not object_type:
+        raise ValueError("an audit event needs an object")
+    return object_type, str(object_id), (borough.code if borough is not None else "")
+
+
 def audit_record(
     *,
     actor: Any,
@@ -46,56 +56,37 @@ def audit_record(
     recipient: str = "",
     detail: dict | None = None,
 ) -> AuditEvent:
-    """Append one event to the audit log. The only way events are written.
+    """Append one event to the audit log's hash chain. The only way events are written.
 
     `actor` is a user, a dock, a label such as "system:sweep", or None for the system itself.
     """
-    user, label = _actor_fields(actor)
-    if obj is not None:
-        object_type = object_type or obj._meta.label_lower
-        object_id = object_id or str(obj.pk)
-        if borough is None:
-            borough = getattr(obj, "borough", None)
-    if not action or not object_type:
-        raise ValueError("an audit event needs an action and an object")
-    return AuditEvent.objects.create(
-        at=timezone.now(),
-        actor=user,
-        actor_label=label,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        borough=borough,
-        justification=justification,
-        recipient=recipient,
-        detail=detail or {},
-    )
+    if not action:
+        raise ValueError("an audit event needs an action")
+    actor_id, label = _actor_fields(actor)
+    object_type, object_id, code = _object_fields(obj, object_type, object_id, borough)
+    entry = {
+        "actor": label, "actor_id": actor_id, "action": action, "object_type": object_type,
+        "object_id": object_id, "borough": code, "justification": justification,
+        "recipient": recipient, "detail": detail or {},
+    }  # fmt: skip
+    return audit_append([entry])[0]
 
 
-@transaction.atomic
 def audit_record_many(*, actor: Any, action: str, entries: list[dict]) -> list[AuditEvent]:
     """Append many events of one action by one actor (the sweep's erasures) in one statement.
 
     Each entry gives `obj` and optionally `justification`, `recipient` and `detail`.
     """
-    user, label = _actor_fields(actor)
-    at = timezone.now()
-    events = [
-        AuditEvent(
-            at=at,
-            actor=user,
-            actor_label=label,
-            action=action,
-            object_type=e["obj"]._meta.label_lower,
-            object_id=str(e["obj"].pk),
-            borough=getattr(e["obj"], "borough", None),
-            justification=e.get("justification", ""),
-            recipient=e.get("recipient", ""),
-            detail=e.get("detail", {}),
-        )  # fmt: skip
-        for e in entries
-    ]
-    return AuditEvent.objects.bulk_create(events, batch_size=1000)
+    actor_id, label = _actor_fields(actor)
+    rows = []
+    for e in entries:
+        object_type, object_id, code = _object_fields(e["obj"], "", "", None)
+        rows.append({
+            "actor": label, "actor_id": actor_id, "action": action, "object_type": object_type,
+            "object_id": object_id, "borough": code, "justification": e.get("justification", ""),
+            "recipient": e.get("recipient", ""), "detail": e.get("detail", {}),
+        })  # fmt: skip
+    return audit_append(rows)
 
 
 class FlagError(Exception):

@@ -45,6 +45,11 @@ class BlobStore:
     def set_legal_hold(self, key: str, on: bool) -> None:
         raise NotImplementedError
 
+    def put_retained(self, key: str, data: bytes, *, retain_until) -> None:
+        """Store an object that is not to be overwritten or deleted before `retain_until` (S3
+        Object Lock retention where the bucket has it; a read-only file locally)."""
+        raise NotImplementedError
+
 
 class LocalBlobStore(BlobStore):
     def __init__(self, root: Path):
@@ -157,6 +162,10 @@ class LocalBlobStore(BlobStore):
     def set_legal_hold(self, key: str, on: bool) -> None:
         return None  # no object lock on local files; the database hold is the only guard
 
+    def put_retained(self, key: str, data: bytes, *, retain_until) -> None:
+        self.put(key, data)
+        os.chmod(self._path(key), 0o400)
+
 
 class S3BlobStore(BlobStore):
     def __init__(self):
@@ -254,6 +263,12 @@ class S3BlobStore(BlobStore):
             Key=key,
             LegalHold={"Status": "ON" if on else "OFF"},
         )
+
+    def put_retained(self, key: str, data: bytes, *, retain_until) -> None:
+        extra = {}
+        if settings.S3_OBJECT_LOCK:
+            extra = {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": retain_until}
+        self._call(self.client.put_object, Key=key, Body=data, **extra)
 
 
 @functools.cache

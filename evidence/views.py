@@ -129,7 +129,7 @@ def recording_detail_view(request, recording_id):
         "flags": recording.flags.select_related("flagged_by", "lifted_by"),
         "holds": recording.holds.filter(active=True),
         "events": AuditEvent.objects.filter(object_type="evidence.recording",
-                                            object_id=str(recording.pk)).order_by("-id")[:100],
+                                            object_id=str(recording.pk)).order_by("-seq")[:100],
         "can_flag": request.user.has_perm("evidence.flag_recording"),
         "can_change_cases": request.user.has_perm("evidence.change_case"),
         "cases": recording.cases.all(),

@@ -16,6 +16,26 @@ def pytest_configure(config):
             f"the tests need the real services ({', '.join(missing)} not set): run `make test`, "
             "or `python -m bwv.localservices -- pytest ...`"
         )
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_allow_test_flush, weak=False)
+
+
+def _allow_test_flush(sender, connection, **kwargs):
+    """Django empties the tables between transactional tests with TRUNCATE, which the audit log's
+    trigger refuses; it lets this one session through, and only in a test_ database."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET bwv.test_flush = 'on'")
+
+
+@pytest.fixture(autouse=True)
+def _audit_checkpoints_per_test(settings, tmp_path):
+    """Each test has its own checkpoint prefix in the bucket: checkpoints are retained (Object
+    Lock) and cannot be cleared, and a test's chain starts afresh."""
+    import uuid
+
+    settings.BWV_AUDIT_CHECKPOINT_PREFIX = f"audit-checkpoints-test/{uuid.uuid4().hex}/"
 
 
 @pytest.fixture(scope="session")

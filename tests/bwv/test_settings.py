@@ -35,7 +35,7 @@ def test_embedded_settings_boot_with_no_environment(tmp_path):
     assert broker == "filesystem://"
     assert (status, health) == ("200", "ok")
     # The local secrets were generated into var/, readable by the owner only.
-    for name in ("secret_key", "keks"):
+    for name in ("secret_key", "keks", "audit_signing_key"):
         assert (tmp_path / "var" / name).stat().st_mode & 0o077 == 0
 
 
@@ -45,6 +45,7 @@ def test_check_deploy_is_clean_with_production_variables(tmp_path):
         BWV_PRODUCTION="1",
         DJANGO_SECRET_KEY="x" * 20 + "a-long-random-production-secret-value-0123456789",
         BWV_KEKS="prod1:" + "A" * 43 + "=",
+        BWV_AUDIT_SIGNING_KEY="B" * 43 + "=",
         DATABASE_URL="postgres://bwv:pw@db.example:5432/bwv",
         REDIS_URL="redis://redis.example:6379/0",
         BWV_S3_BUCKET="bwv",

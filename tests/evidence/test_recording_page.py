@@ -69,7 +69,7 @@ def test_footage_opens_only_after_a_purpose_which_is_audited_once(client, record
     assert b"say why you are viewing" in short.content
     assert _open(client, recording).status_code == 302
     event = AuditEvent.objects.get(action="recording.viewed", object_id=str(recording.pk))
-    assert event.actor == user and event.justification == "5201234/26 review"
+    assert event.actor_user_id == user.pk and event.justification == "5201234/26 review"
     page = client.get(f"/recordings/{recording.pk}/")
     assert b'<video id="player"' in page.content and recording.sha256.encode() in page.content
     media = client.get(f"/recordings/{recording.pk}/media")

@@ -1,0 +1,204 @@
+"""Audit chain: append throughput under concurrent writers, and verification against raw hashing.
+
+    .venv/bin/python bench/audit.py [--appends 100000] [--writers 4] [--chain 1000000]
+
+In one run, on the same PostgreSQL:
+  (a) `--writers` processes append `--appends` events between them, each event its own
+      transaction through `audit_record` (as a web request or a task does);
+  (b) the chain is extended to `--chain` events (bulk-loaded with COPY, hashed by the same code),
+      a checkpoint is signed, and `audit_verify` walks it all: every hash recomputed, every link and
+      the checkpoint checked;
+  (c) plain SHA-256 over the same serialised bytes (prev_hash + body of every event, already in
+      memory), one call per event, as the baseline.
+Verification and baseline are run twice, interleaved, and the best of each kept.
+Last line: JSON with "append_per_s" (goal ≥ 2,000), events/s of (b) and (c), and
+"ratio" = (b) ÷ (c) (goal ≥ 0.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing
+import os
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+ACTIONS = ["recording.viewed", "recording.ingested", "recording.flagged", "recording.erased",
+           "auth.sign_in", "camera.issued", "case.recording_added"]  # fmt: skip
+
+
+def _writer(k: int, n: int, start_event, done_queue) -> None:
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from evidence.services import audit_record
+
+    connection.ensure_connection()
+    start_event.wait()
+    t0 = time.perf_counter()
+    for i in range(n):
+        audit_record(
+            actor=f"system:bench{k}",
+            action=ACTIONS[i % len(ACTIONS)],
+            object_type="evidence.recording",
+            object_id=f"{k:02d}-{i:08d}",
+            justification="5201234/26 review for a charging decision",
+            detail={"writer": k, "i": i},
+        )
+    done_queue.put(time.perf_counter() - t0)
+    connection.close()
+
+
+def appends(total: int, writers: int) -> float:
+    """Events per second, `writers` processes appending one event per transaction."""
+    from django.db import connections
+
+    connections.close_all()
+    ctx = multiprocessing.get_context("fork")
+    start, done = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_writer, args=(k, total // writers, start, done))
+             for k in range(writers)]  # fmt: skip
+    for p in procs:
+        p.start()
+    time.sleep(2)  # every writer connected and waiting
+    t0 = time.perf_counter()
+    start.set()
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0, p.exitcode
+    elapsed = time.perf_counter() - t0
+    return (total // writers) * writers / elapsed
+
+
+def extend_chain(to: int) -> None:
+    """Bulk-load events up to `to`, continuing the chain from its head, with the real body and hash
+    functions (COPY, so that building a million events takes seconds, not an hour)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from evidence.audit import audit_head, chain_hash, event_body
+    from evidence.models import AuditChainHead, AuditEvent
+
+    seq, prev = audit_head()
+    at = timezone.now() - timedelta(days=30)
+    table = AuditEvent._meta.db_table
+    with connection.cursor() as cursor:
+        raw = cursor.connection
+        with raw.cursor().copy(f"COPY {table} (seq, prev_hash, hash, body) FROM STDIN") as copy:  # noqa: S608
+            for s in range(seq + 1, to + 1):
+                body = event_body(seq=s, at=at + timedelta(milliseconds=s), entry={
+                    "actor": f"sergeant.{s % 700}", "actor_id": s % 700 + 1,
+                    "action": ACTIONS[s % len(ACTIONS)], "object_type": "evidence.recording",
+                    "object_id": f"{s:036d}", "borough": "QA",
+                    "justification": "5201234/26 review for a charging decision",
+                    "detail": {"ip": "10.0.0.1"},
+                })  # fmt: skip
+                digest = chain_hash(prev, body)
+                copy.write_row((s, prev, digest, body))
+                prev = digest
+    AuditChainHead.objects.filter(id=1).update(seq=to, hash=prev)
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {table}")  # noqa: S608
+
+
+def serialised_events() -> list[bytes]:
+    """prev_hash + body of every event, the exact bytes the chain hashes."""
+    from django.db import connection
+
+    from evidence.models import AuditEvent
+
+    table = AuditEvent._meta.db_table
+    out: list[bytes] = []
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT prev_hash || body FROM {table} ORDER BY seq")  # noqa: S608
+        while rows := cursor.fetchmany(50_000):
+            out.extend(r[0].encode("ascii") for r in rows)
+    return out
+
+
+def raw_hashing(data: list[bytes]) -> float:
+    sha256 = hashlib.sha256
+    t0 = time.perf_counter()
+    for item in data:
+        sha256(item).digest()
+    return len(data) / (time.perf_counter() - t0)
+
+
+def verification(expected: int) -> float:
+    from evidence.audit import audit_verify
+
+    t0 = time.perf_counter()
+    report = audit_verify()
+    elapsed = time.perf_counter() - t0
+    assert report.ok, report.findings
+    assert report.events == expected and report.checkpoints >= 1, report
+    return expected / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--appends", type=int, default=100_000)
+    parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument("--chain", type=int, default=1_000_000)
+    args = parser.parse_args()
+
+    from bwv.localservices import local_services
+
+    with local_services(redis=False):
+        os.environ["DJANGO_SETTINGS_MODULE"] = "bwv.settings"
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        from django.db import connection
+
+        from evidence.audit import audit_head, checkpoint_write
+
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW fsync")
+            fsync = cursor.fetchone()[0]
+            cursor.execute("SHOW synchronous_commit")
+            sync_commit = cursor.fetchone()[0]
+
+        append_rate = appends(args.appends, args.writers)
+        head = audit_head()[0]
+        print(f"appends: {append_rate:.0f}/s, head at {head}", file=sys.stderr)
+        extend_chain(args.chain)
+        checkpoint_write()
+        data = serialised_events()
+        assert len(data) == args.chain, len(data)
+
+        raws, ours = [], []
+        for _ in range(2):
+            raws.append(raw_hashing(data))
+            ours.append(verification(args.chain))
+            print(f"raw {raws[-1]:.0f}/s, verify {ours[-1]:.0f}/s", file=sys.stderr)
+        raw_rate, verify_rate = max(raws), max(ours)
+        result = {
+            "bench": "audit",
+            "writers": args.writers,
+            "appends": args.appends,
+            "append_per_s": round(append_rate),
+            "chain_events": args.chain,
+            "verify_per_s": round(verify_rate),
+            "raw_sha256_per_s": round(raw_rate),
+            "ratio": round(verify_rate / raw_rate, 3),
+            "postgres_fsync": fsync,
+            "postgres_synchronous_commit": sync_commit,
+        }
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

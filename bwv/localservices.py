@@ -131,7 +131,7 @@ class LocalServices:
             [bindir / "postgres", "-D", data, "-p", str(port), "-k", data,
              "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
              "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=200", "-c", "shared_buffers=256MB"],
+             "-c", "max_connections=200", "-c", "shared_buffers=1GB"],
             stdout=open(self.tmp / "postgres.log", "wb"), stderr=subprocess.STDOUT,
             cwd=self.tmp, start_new_session=True, **run_as,
         )  # fmt: skip

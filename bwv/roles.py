@@ -25,6 +25,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "evidence.view_case",
         "evidence.add_case",
         "evidence.change_case",
+        "evidence.export_recording",
+        "evidence.view_auditevent",
         "retention.view_hold",
     ],
     Role.BOROUGH_ADMIN: [
@@ -43,9 +45,13 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "devices.add_unit",
         "devices.change_unit",
         "evidence.view_recording",
+        "evidence.view_auditevent",
     ],  # fmt: skip
     Role.DISCLOSURE_OFFICER: [
         "evidence.view_recording",
+        "evidence.view_case",
+        "evidence.export_recording",
+        "evidence.view_auditevent",
         "requests_portal.view_accessrequest",
         "requests_portal.change_accessrequest",
         "retention.view_hold",

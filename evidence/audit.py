@@ -22,12 +22,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import multiprocessing
+import os
+from binascii import unhexlify
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from operator import methodcaller
+from operator import itemgetter, methodcaller
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -63,12 +65,13 @@ def chain_hash(prev_hash: str, body: str) -> str:
     return hashlib.sha256((prev_hash + body).encode("ascii")).hexdigest()
 
 
-def event_body(*, seq: int, at: datetime, entry: dict) -> str:
-    """The canonical body of one event. `entry` holds actor, actor_id, action, object_type,
-    object_id, borough, justification, recipient and detail."""
+_SEQ_MARK = -918273645  # stands in for the sequence number until the chain's lock is held
+
+
+def _event_dict(*, seq: int, at: datetime, entry: dict) -> dict:
     at = at.astimezone(UTC)
     micros = (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-    return canonical_json({
+    return {
         "seq": seq,
         "t": micros,
         "at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -81,39 +84,69 @@ def event_body(*, seq: int, at: datetime, entry: dict) -> str:
         "justification": entry.get("justification") or "",
         "recipient": entry.get("recipient") or "",
         "detail": entry.get("detail") or {},
-    })  # fmt: skip
+    }
+
+
+def event_body(*, seq: int, at: datetime, entry: dict) -> str:
+    """The canonical body of one event. `entry` holds actor, actor_id, action, object_type,
+    object_id, borough, justification, recipient and detail."""
+    return canonical_json(_event_dict(seq=seq, at=at, entry=entry))
+
+
+def _body_around_seq(*, at: datetime, entry: dict) -> tuple[str, str]:
+    """The body split where the sequence number goes, so that everything but the number is
+    serialised before the chain's lock is taken. The top-level "seq" is the last one in the text:
+    only "t" (a number) sorts after it, and any "seq" nested in detail comes earlier."""
+    mark = f'"seq":{_SEQ_MARK},'
+    before, found, after = event_body(seq=_SEQ_MARK, at=at, entry=entry).rpartition(mark)
+    if not found:  # pragma: no cover - the key order above guarantees it
+        raise AssertionError("sequence number not found in an event body")
+    return before + '"seq":', "," + after
 
 
 _HEAD_TABLE = AuditChainHead._meta.db_table
+_EVENT_TABLE = AuditEvent._meta.db_table
+
+# One statement, one round trip, on PostgreSQL: lock the head, number and hash the event (the
+# database's SHA-256 over the same bytes as chain_hash), insert it and move the head. The lock is
+# held only from here to the commit.
+_APPEND_ONE_SQL = f"""
+WITH old AS (
+    SELECT seq, hash FROM {_HEAD_TABLE} WHERE id = 1 FOR UPDATE
+), new AS (
+    UPDATE {_HEAD_TABLE} AS h
+    SET seq = old.seq + 1,
+        hash = encode(sha256(convert_to(old.hash || %(before)s || (old.seq + 1)::text || %(after)s,
+                                        'UTF8')), 'hex')
+    FROM old WHERE h.id = 1
+    RETURNING h.seq AS seq, h.hash AS hash, old.hash AS prev
+)
+INSERT INTO {_EVENT_TABLE} (seq, prev_hash, hash, body)
+SELECT seq, prev, hash, %(before)s || seq::text || %(after)s FROM new
+RETURNING id, seq, prev_hash, hash, body
+"""  # noqa: S608
 
 
 def audit_append(entries: list[dict]) -> list[AuditEvent]:
     """Append events, in order, to the chain. Runs in the caller's transaction (or its own)."""
     if not entries:
         return []
-    n = len(entries)
-    with transaction.atomic():
+    at = timezone.now()
+    if len(entries) == 1 and connection.vendor == "postgresql":
+        before, after = _body_around_seq(at=at, entry=entries[0])
         with connection.cursor() as cursor:
-            # UPDATE first, read after: the lock (row lock on PostgreSQL, the write lock on SQLite)
-            # is taken before the head is read, so no two writers read the same head.
-            sql = f"UPDATE {_HEAD_TABLE} SET seq = seq + %s WHERE id = 1 RETURNING seq, hash"  # noqa: S608
-            cursor.execute(sql, [n])
+            cursor.execute(_APPEND_ONE_SQL, {"before": before, "after": after})
             row = cursor.fetchone()
             if row is None:
                 _head_create()
-                cursor.execute(sql, [n])
+                cursor.execute(_APPEND_ONE_SQL, {"before": before, "after": after})
                 row = cursor.fetchone()
-            last_seq, prev = row
-            at = timezone.now()
-            events = []
-            for i, entry in enumerate(entries):
-                seq = last_seq - n + 1 + i
-                body = event_body(seq=seq, at=at, entry=entry)
-                digest = chain_hash(prev, body)
-                events.append(AuditEvent(seq=seq, prev_hash=prev, hash=digest, body=body))
-                prev = digest
-            AuditEvent.objects.bulk_create(events, batch_size=1000)
-            cursor.execute(f"UPDATE {_HEAD_TABLE} SET hash = %s WHERE id = 1", [prev])  # noqa: S608
+        pk, seq, prev, digest, body = row
+        event = AuditEvent(id=pk, seq=seq, prev_hash=prev, hash=digest, body=body)
+        event._state.adding = False
+        events = [event]
+    else:
+        events = _append_many(entries, at)
     for event in events:  # the generated columns, without a round trip
         data = event.data
         event.at = at
@@ -123,6 +156,32 @@ def audit_append(entries: list[dict]) -> list[AuditEvent]:
         event.object_type = data["object_type"]
         event.object_id = data["object_id"]
         event.borough_code = data["borough"]
+    return events
+
+
+def _append_many(entries: list[dict], at: datetime) -> list[AuditEvent]:
+    n = len(entries)
+    parts = [_body_around_seq(at=at, entry=entry) for entry in entries]
+    with transaction.atomic(), connection.cursor() as cursor:
+        # UPDATE first, read after: the lock (row lock on PostgreSQL, the write lock on SQLite)
+        # is taken before the head is read, so no two writers read the same head.
+        sql = f"UPDATE {_HEAD_TABLE} SET seq = seq + %s WHERE id = 1 RETURNING seq, hash"  # noqa: S608
+        cursor.execute(sql, [n])
+        row = cursor.fetchone()
+        if row is None:
+            _head_create()
+            cursor.execute(sql, [n])
+            row = cursor.fetchone()
+        last_seq, prev = row
+        events = []
+        for i, (before, after) in enumerate(parts):
+            seq = last_seq - n + 1 + i
+            body = f"{before}{seq}{after}"
+            digest = chain_hash(prev, body)
+            events.append(AuditEvent(seq=seq, prev_hash=prev, hash=digest, body=body))
+            prev = digest
+        AuditEvent.objects.bulk_create(events, batch_size=1000)
+        cursor.execute(f"UPDATE {_HEAD_TABLE} SET hash = %s WHERE id = 1", [prev])  # noqa: S608
     return events
 
 
@@ -380,86 +439,133 @@ def _diagnose(seq_after: int, expected_prev: str, before_prev: str) -> tuple[Fin
     return None, hashes
 
 
-def _chunk_sql(vendor: str) -> str | None:
-    table = AuditEvent._meta.db_table
-    if vendor != "postgresql":
-        return None
-    return (
-        "SELECT count(*), coalesce(min(seq), 0), coalesce(max(seq), 0), "  # noqa: S608
-        "string_agg(prev_hash || body, E'\\n' ORDER BY seq), "
-        "string_agg(prev_hash, '' ORDER BY seq), string_agg(hash, '' ORDER BY seq) "
-        f"FROM {table} WHERE seq > %s AND seq <= %s"
-    )
-
-
-def _fetch_chunk(sql: str, lo: int, hi: int):
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [lo, hi])
-        return cursor.fetchone()
-
-
-def _fetch_chunk_own_connection(sql: str, lo: int, hi: int):
-    try:
-        return _fetch_chunk(sql, lo, hi)
-    finally:
-        connection.close()  # this thread's connection
-
-
-_hexdigest = methodcaller("hexdigest")
+_digest = methodcaller("digest")
+_prefix64 = itemgetter(slice(0, 64))
 _sha256 = hashlib.sha256
+_BLOCK_EVENTS = 8000  # one read: a few MiB, small enough for libpq to move quickly
+
+
+@dataclass
+class _RangeResult:
+    lo: int
+    hi: int
+    count: int = 0
+    first_prev: str = ""
+    last_hash: str = ""
+    before_last: str = ""
+    intact: bool = True
+    hashes: dict = field(default_factory=dict)
+
+
+def _verify_range(lo: int, hi: int, wanted: frozenset[int]) -> _RangeResult:
+    """Recompute the chain over events (lo, hi] as read from the database in seq order.
+
+    Each read returns a few thousand events as one string (string_agg of prev_hash + body, one
+    per line; bodies hold no raw newline), so Python does not touch events one by one: a block's
+    SHA-256s come from map() and its links are checked in one comparison of byte strings.
+    """
+    table = AuditEvent._meta.db_table
+    sql = (
+        "SELECT count(*), string_agg(x, E'\\n') FROM (SELECT prev_hash || body AS x "  # noqa: S608
+        f"FROM {table} WHERE seq > %s AND seq <= %s ORDER BY seq) t"
+    )
+    result = _RangeResult(lo, hi)
+    previous = b""
+    with connection.cursor() as cursor:
+        for start in range(lo, hi, _BLOCK_EVENTS):
+            stop = min(start + _BLOCK_EVENTS, hi)
+            cursor.execute(sql, [start, stop])
+            count, text = cursor.fetchone()
+            if count != stop - start:
+                result.intact = False
+                break
+            lines = text.encode("ascii").split(b"\n")
+            computed = b"".join(map(_digest, map(_sha256, lines)))
+            prevs = unhexlify(b"".join(map(_prefix64, lines)))
+            if not result.count:
+                result.first_prev = lines[0][:64].decode("ascii")
+                previous = prevs[:32]
+            if prevs != previous + computed[:-32]:
+                result.intact = False
+                break
+            for s in wanted:
+                if start < s <= stop:
+                    i = s - start - 1
+                    result.hashes[s] = computed[i * 32 : (i + 1) * 32].hex()
+            result.before_last = (computed[-64:-32] or previous).hex()
+            previous = computed[-32:]
+            result.last_hash = previous.hex()
+            result.count += count
+    return result
+
+
+def _verify_range_in_child(args) -> _RangeResult:
+    try:
+        return _verify_range(*args)
+    finally:
+        connection.close()
+
+
+def _fast_ranges(last_seq: int, wanted: frozenset[int], workers: int) -> list[_RangeResult]:
+    """Split the chain into one range per worker process; each reads and hashes its own."""
+    size = -(-last_seq // workers)
+    jobs = [(lo, min(lo + size, last_seq), wanted) for lo in range(0, last_seq, size)]
+    if workers == 1 or len(jobs) == 1:
+        return [_verify_range(*job) for job in jobs]
+    from django.db import connections
+
+    connections.close_all()  # the children open their own; a shared socket would be corrupted
+    context = multiprocessing.get_context("fork")
+    with context.Pool(len(jobs)) as pool:
+        return pool.map(_verify_range_in_child, jobs)
+
+
+def _workers() -> int:
+    if multiprocessing.current_process().daemon:  # e.g. inside a Celery prefork worker
+        return 1
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def verify_chain(
-    *, chunk: int = 50_000, wanted: frozenset[int] = frozenset()
+    *, wanted: frozenset[int] = frozenset(), workers: int | None = None
 ) -> tuple[Finding | None, int, dict[int, str], int]:
     """Recompute the whole chain. Returns (first break or None, events checked, hashes at the
     checkpoint positions asked for, last seq).
 
-    On PostgreSQL the rows come as one string per chunk (string_agg), and the hashes of a chunk are
-    computed with map() and compared in one string comparison, so the Python per event is a single
-    SHA-256; the next chunk is fetched on a second connection while this one is hashed. A chunk
-    that does not check out is walked row by row to say what happened.
+    On PostgreSQL, outside a transaction, the chain is cut into one range per CPU, each read and
+    hashed by its own process (_verify_range), and the ranges' ends are checked to meet. A range
+    that does not check out is walked row by row (_diagnose) to say what happened. On SQLite, or
+    inside a transaction other connections cannot see (tests), the row-by-row walk does it all.
     """
-    sql = _chunk_sql(connection.vendor)
     last_seq = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
-    if sql is None or connection.in_atomic_block:
-        # SQLite, or inside a test's transaction that another connection cannot see.
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
         finding, hashes = _diagnose(0, GENESIS, "")
         count = AuditEvent.objects.count()
         return finding, count, {s: h for s, h in hashes.items() if s in wanted}, last_seq
+    if last_seq == 0:
+        return None, 0, {}, 0
+    results = _fast_ranges(last_seq, wanted, workers or _workers())
     hashes: dict[int, str] = {}
-    expected_prev, before_prev = GENESIS, ""
-    checked = 0
-    bounds = [(lo, min(lo + chunk, last_seq)) for lo in range(0, last_seq, chunk)]
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_fetch_chunk_own_connection, sql, *bounds[0]) if bounds else None
-        for i, (lo, hi) in enumerate(bounds):
-            count, first, last, records, prevs, stored = pending.result()
-            if i + 1 < len(bounds):
-                pending = pool.submit(_fetch_chunk_own_connection, sql, *bounds[i + 1])
-            ok = count == hi - lo and first == lo + 1 and last == hi
-            if ok:
-                computed = "".join(
-                    map(_hexdigest, map(_sha256, records.encode("ascii").split(b"\n")))
-                )
-                ok = stored == computed and prevs == expected_prev + computed[:-64]
-            if not ok:
-                finding, seen = _diagnose(lo, expected_prev, before_prev)
-                hashes.update({s: h for s, h in seen.items() if s in wanted})
-                if finding is not None:
-                    return finding, checked + max(0, finding.seq - lo - 1), hashes, last_seq
-                # A row appended while we read: the walk found nothing wrong.
-                computed = "".join(seen[s] for s in range(lo + 1, hi + 1))
-            for s in wanted:
-                if lo < s <= hi:
-                    hashes[s] = computed[(s - lo - 1) * 64 : (s - lo) * 64]
-            before_prev = computed[-128:-64] if len(computed) >= 128 else expected_prev
-            expected_prev = computed[-64:]
-            checked += hi - lo
+    expected_prev, before_prev, checked = GENESIS, "", 0
+    for r in results:
+        whole = r.intact and r.count == r.hi - r.lo
+        if not whole or (r.count and r.first_prev != expected_prev):
+            finding, seen = _diagnose(r.lo, expected_prev, before_prev)
+            hashes.update({s: h for s, h in seen.items() if s in wanted})
+            if finding is not None:
+                return finding, checked + max(0, finding.seq - r.lo - 1), hashes, last_seq
+            # The walk found nothing wrong (a row appended while the range was read).
+            if seen:
+                top = max(seen)
+                r.last_hash = seen[top]
+                r.before_last = seen.get(top - 1, expected_prev)
+        hashes.update(r.hashes)
+        expected_prev, before_prev = r.last_hash, r.before_last
+        checked += r.hi - r.lo
     return None, checked, hashes, last_seq
 
 
-def audit_verify(*, chunk: int = 50_000, checkpoints: bool = True) -> VerifyReport:
+def audit_verify(*, checkpoints: bool = True, workers: int | None = None) -> VerifyReport:
     """Walk the chain and the checkpoints; report the first break and a tail cut off."""
     report = VerifyReport()
     good, bad = checkpoints_load() if checkpoints else ([], [])
@@ -470,7 +576,7 @@ def audit_verify(*, chunk: int = 50_000, checkpoints: bool = True) -> VerifyRepo
             Finding("checkpoint", 0, f"checkpoint {problem.name}: {problem.message}")
         )
     wanted = frozenset(c.seq for c in good)
-    finding, checked, hashes, last_seq = verify_chain(chunk=chunk, wanted=wanted)
+    finding, checked, hashes, last_seq = verify_chain(wanted=wanted, workers=workers)
     report.events = checked
     report.head_seq = last_seq
     if finding is not None:

@@ -81,7 +81,10 @@ class Recording(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
-        permissions = [("flag_recording", "Can flag recordings as evidence")]
+        permissions = [
+            ("flag_recording", "Can flag recordings as evidence"),
+            ("export_recording", "Can export recordings for court and share them with prosecutors"),
+        ]
         constraints = [
             # The same clip from the same camera is one recording, however often it is uploaded.
             models.UniqueConstraint(
@@ -385,3 +388,61 @@ class Bookmark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at_seconds:.1f}s {self.note[:40]}"
+
+
+class Export(models.Model):
+    """A court/CPS bundle: chosen recordings (or a case's), for a named recipient and purpose.
+
+    The bundle itself is rendered on each download (evidence/exports.py), never stored: a ZIP of
+    the decrypted originals, manifest, custody extract and continuity statement, signed."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    borough = models.ForeignKey(Borough, on_delete=models.PROTECT, related_name="exports")
+    case = models.ForeignKey(
+        Case, null=True, blank=True, on_delete=models.PROTECT, related_name="exports"
+    )
+    recordings = models.ManyToManyField(Recording, related_name="exports")
+    recipient = models.CharField(max_length=200, help_text="Who it is for, e.g. CPS London North")
+    purpose = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"export {self.id} for {self.recipient}"
+
+
+class ShareLink(models.Model):
+    """An expiring, revocable link that lets a prosecutor download one export without an account.
+
+    Only the SHA-256 of the link's secret is stored; every access is audited."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    export = models.ForeignKey(Export, on_delete=models.PROTECT, related_name="shares")
+    token_hash = models.CharField(max_length=64, unique=True)
+    recipient_email = models.EmailField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    revoke_reason = models.TextField(blank=True)
+    access_count = models.PositiveIntegerField(default=0)
+    last_access_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"share of {self.export_id} with {self.recipient_email}"
+
+    def usable(self, now) -> bool:
+        return self.revoked_at is None and now < self.expires_at

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -18,8 +20,11 @@ from evidence.models import (
     BoroughAccessGrant,
     Case,
     EvidenceFlag,
+    Export,
     FlagKind,
     Recording,
+    RecordingState,
+    ShareLink,
 )
 
 
@@ -253,3 +258,157 @@ def bookmark_add(*, recording: Recording, actor, at_seconds: float, note: str) -
     audit_record(actor=actor, action="recording.bookmarked", obj=recording,
                  detail={"bookmark": bookmark.pk, "at_seconds": at_seconds})  # fmt: skip
     return bookmark
+
+
+class ExportError(Exception):
+    """An export or share that cannot be made, with a message for the person who asked."""
+
+
+MAX_EXPORT_RECORDINGS = 500
+
+
+@transaction.atomic
+def export_create(
+    *, actor, recordings: list[Recording], recipient: str, purpose: str, case: Case | None = None
+) -> Export:
+    """Record a court/CPS export of these recordings for a recipient. Audits one disclosure
+    decision per recording ("recording.exported", with the recipient and purpose); each download
+    of the bundle is audited again when it happens."""
+    recipient, purpose = recipient.strip(), purpose.strip()
+    if not recipient:
+        raise ExportError("say who the export is for (e.g. CPS London North, lawyer's name)")
+    if not purpose:
+        raise ExportError("say why the footage is being exported (e.g. the charging file)")
+    if len(recipient) > 200:
+        raise ExportError("the recipient is longer than 200 characters")
+    if not recordings:
+        raise ExportError("choose at least one recording")
+    if len(recordings) > MAX_EXPORT_RECORDINGS:
+        raise ExportError(f"an export holds at most {MAX_EXPORT_RECORDINGS} recordings")
+    ids = [r.pk for r in recordings]
+    # Lock the rows: a recording deleted by the sweep meanwhile cannot be exported.
+    live = list(
+        Recording.objects.select_for_update()
+        .filter(pk__in=ids, state=RecordingState.AVAILABLE)
+        .order_by("pk")
+    )
+    if len(live) != len(set(ids)):
+        raise ExportError("a chosen recording is no longer available (deleted by retention?)")
+    boroughs = {r.borough_id for r in live}
+    if case is not None:
+        boroughs.add(case.borough_id)
+    if len(boroughs) != 1:
+        raise ExportError("an export holds recordings of one borough; make one per borough")
+    export = Export.objects.create(
+        borough_id=boroughs.pop(), case=case, recipient=recipient, purpose=purpose,
+        created_by=actor, created_at=timezone.now(),
+    )  # fmt: skip
+    export.recordings.set(live)
+    audit_record_many(actor=actor, action="recording.exported", entries=[
+        {"obj": r, "recipient": recipient, "justification": purpose,
+         "detail": {"export": str(export.id), "case": case.pk if case else None}}
+        for r in live
+    ])  # fmt: skip
+    return export
+
+
+def export_disclose(*, export: Export, actor, via: str, recipient: str = "", detail=None) -> None:
+    """Audit one delivery of a bundle (a download or a share-link access): one event per
+    recording, with the recipient."""
+    recordings = list(export.recordings.select_related("borough"))
+    audit_record_many(actor=actor, action="recording.disclosed", entries=[
+        {"obj": r, "recipient": recipient or export.recipient, "justification": export.purpose,
+         "detail": {"export": str(export.id), "via": via, **(detail or {})}}
+        for r in recordings
+    ])  # fmt: skip
+
+
+def _share_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def share_create(
+    *, export: Export, actor, recipient_email: str, days: int
+) -> tuple[ShareLink, str]:
+    """An expiring link to the export for a prosecutor; returns the link and its secret, which is
+    shown once and never stored."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    recipient_email = recipient_email.strip()
+    try:
+        validate_email(recipient_email)
+    except ValidationError:
+        raise ExportError("give the prosecutor's e-mail address") from None
+    if not 1 <= days <= settings.BWV_SHARE_MAX_DAYS:
+        raise ExportError(f"a link lasts between 1 and {settings.BWV_SHARE_MAX_DAYS} days")
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    link = ShareLink.objects.create(
+        export=export, token_hash=_share_token_hash(token), recipient_email=recipient_email,
+        created_by=actor, created_at=now, expires_at=now + timedelta(days=days),
+    )  # fmt: skip
+    audit_record_many(actor=actor, action="recording.shared", entries=[
+        {"obj": r, "recipient": recipient_email, "justification": export.purpose,
+         "detail": {"export": str(export.id), "share": str(link.id),
+                    "expires_at": link.expires_at.isoformat()}}
+        for r in export.recordings.select_related("borough")
+    ])  # fmt: skip
+    return link, token
+
+
+@transaction.atomic
+def share_revoke(*, link: ShareLink, actor, reason: str) -> ShareLink:
+    if not reason.strip():
+        raise ExportError("say why the link is being revoked")
+    link = ShareLink.objects.select_for_update().get(pk=link.pk)
+    if link.revoked_at is not None:
+        return link
+    link.revoked_at, link.revoked_by, link.revoke_reason = timezone.now(), actor, reason.strip()
+    link.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
+    audit_record(actor=actor, action="export.share_revoked", obj=link.export,
+                 justification=reason.strip(), recipient=link.recipient_email,
+                 detail={"share": str(link.id)})  # fmt: skip
+    return link
+
+
+class ShareUnavailable(Exception):
+    """A share link that has expired or been revoked (the link itself was genuine)."""
+
+
+def share_access(*, token: str, ip: str, download: bool) -> ShareLink:
+    """Resolve a share link's secret. Unknown secrets are Http404; expired or revoked links raise
+    ShareUnavailable and are audited as refused. A download is audited per recording."""
+    link, refused = _share_access(token=token, ip=ip, download=download)
+    if refused:
+        raise ShareUnavailable(refused)  # after the commit: the refusal stays in the audit log
+    return link
+
+
+@transaction.atomic
+def _share_access(*, token: str, ip: str, download: bool) -> tuple[ShareLink, str]:
+    from django.http import Http404
+
+    link = (
+        ShareLink.objects.select_for_update()
+        .select_related("export", "export__case", "export__created_by")
+        .filter(token_hash=_share_token_hash(token))
+        .first()
+    )
+    if link is None:
+        raise Http404
+    now = timezone.now()
+    if not link.usable(now):
+        audit_record(actor=f"share:{link.id}", action="export.share_refused", obj=link.export,
+                     recipient=link.recipient_email,
+                     detail={"share": str(link.id), "ip": ip,
+                             "why": "revoked" if link.revoked_at else "expired"})  # fmt: skip
+        return link, "revoked" if link.revoked_at else "expired"
+    if download:
+        link.access_count += 1
+        link.last_access_at = now
+        link.save(update_fields=["access_count", "last_access_at"])
+        export_disclose(export=link.export, actor=f"share:{link.id}", via="share link",
+                        recipient=link.recipient_email, detail={"share": str(link.id), "ip": ip})  # fmt: skip
+    return link, ""

@@ -272,13 +272,17 @@ def test_audit_verify_command_exits_1_and_names_the_event(capsys):
 
 @pytest.mark.django_db(transaction=True)
 def test_fast_path_finds_breaks_across_chunk_boundaries():
-    """Outside a transaction verification reads whole chunks (string_agg) on a second connection;
-    a break in the middle of a chunk is still named exactly."""
+    """Outside a transaction verification splits the chain between worker processes, each
+    reading its range by COPY; a break inside a range is still named exactly."""
     _chain(23)
-    assert audit.audit_verify(chunk=5).ok
+    report = audit.audit_verify(workers=3)
+    assert report.ok and report.events == 23
     _sql(f"UPDATE {TABLE} SET body = replace(body, '\"j17\"', '\"x\"') WHERE seq = 17")  # noqa: S608
-    finding = _finding(chunk=5)
+    finding = _finding(workers=3)
     assert (finding.kind, finding.seq) == ("edited", 17)
+    _sql(f"DELETE FROM {TABLE} WHERE seq = 9")  # the first break is reported, across ranges
+    finding = _finding(workers=3)
+    assert (finding.kind, finding.seq) == ("removed", 9)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -302,4 +306,4 @@ def test_concurrent_writers_never_fork_the_chain():
         t.join()
     assert not errors
     assert list(AuditEvent.objects.values_list("seq", flat=True)) == list(range(1, 201))
-    assert audit.audit_verify(chunk=64).ok
+    assert audit.audit_verify(workers=2).ok

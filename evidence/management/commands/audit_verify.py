@@ -12,10 +12,11 @@ class Command(BaseCommand):
     help = "Verify the audit log's hash chain against its signed checkpoints."
 
     def add_arguments(self, parser):
-        parser.add_argument("--chunk", type=int, default=50_000, help="events per database read")
+        parser.add_argument("--workers", type=int, default=None,
+                            help="processes reading and hashing (default: one per CPU, up to 4)")  # fmt: skip
 
-    def handle(self, *args, chunk: int, **options):
-        report = audit_verify(chunk=chunk)
+    def handle(self, *args, workers: int | None, **options):
+        report = audit_verify(workers=workers)
         last = report.last_checkpoint
         self.stdout.write(
             f"{report.events} events checked, chain head at {report.head_seq}; "

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from bwv import auth_views, views
+from evidence import custody_urls
 from evidence import views as evidence_views
 
 urlpatterns = [
@@ -19,4 +20,7 @@ urlpatterns = [
     path("recordings/", include("evidence.page_urls")),
     path("cases/", include("evidence.case_urls")),
     path("grants/", evidence_views.grant_list_view, name="grant-list"),
+    path("exports/", include(custody_urls.export_urlpatterns)),
+    path("share/", include(custody_urls.share_urlpatterns)),
+    path("audit/", include(custody_urls.audit_urlpatterns)),
 ]

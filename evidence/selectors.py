@@ -20,7 +20,15 @@ from django.utils.dateparse import parse_datetime
 
 from bwv.roles import Role, user_has_role
 from devices.selectors import boroughs_for
-from evidence.models import BoroughAccessGrant, Case, EvidenceFlag, Recording, RecordingState
+from evidence.models import (
+    AuditEvent,
+    BoroughAccessGrant,
+    Case,
+    EvidenceFlag,
+    Export,
+    Recording,
+    RecordingState,
+)
 
 BOROUGH_ROLES = (Role.CUSTODY_SERGEANT, Role.BOROUGH_ADMIN, Role.DISCLOSURE_OFFICER)
 
@@ -183,3 +191,66 @@ def case_get_for(*, user, case_id) -> Case:
     if case is None:
         raise Http404
     return case
+
+
+def export_list_for(*, user) -> QuerySet[Export]:
+    """Exports of the boroughs the user works in, for those who may export (system admins: all)."""
+    if not user.is_authenticated or not (
+        user.has_perm("evidence.export_recording") or user_has_role(user, Role.SYSTEM_ADMIN)
+    ):
+        return Export.objects.none()
+    borough_ids = _staff_borough_ids(user=user, with_grants=False)
+    if borough_ids is None:
+        return Export.objects.all()
+    return Export.objects.filter(borough_id__in=borough_ids)
+
+
+def export_get_for(*, user, export_id) -> Export:
+    try:
+        pk = uuid.UUID(str(export_id))
+    except ValueError:
+        raise Http404 from None
+    export = (
+        export_list_for(user=user)
+        .filter(pk=pk)
+        .select_related("borough", "case", "created_by")
+        .first()
+    )
+    if export is None:
+        raise Http404
+    return export
+
+
+def audit_events_for_recording(*, recording: Recording) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(object_type="evidence.recording", object_id=str(recording.pk))
+
+
+def audit_events_for_case(*, case: Case) -> QuerySet[AuditEvent]:
+    """The case's own events and those of the recordings on it (added, viewed, exported...)."""
+    recording_ids = [str(pk) for pk in case.recordings.values_list("pk", flat=True)]
+    return AuditEvent.objects.filter(
+        Q(object_type="evidence.case", object_id=str(case.pk))
+        | Q(object_type="evidence.recording", object_id__in=recording_ids)
+    )
+
+
+def audit_user_get_for(*, user, subject_id):
+    """A user whose actions the viewer may audit: system admins anyone; borough roles the people
+    of their own borough. 404 otherwise (the same for missing and not yours)."""
+    from django.contrib.auth import get_user_model
+
+    from devices.selectors import user_borough
+
+    if not str(subject_id).isdigit():
+        raise Http404
+    subject = get_user_model().objects.filter(pk=int(subject_id)).first()
+    if subject is None:
+        raise Http404
+    if user_has_role(user, Role.SYSTEM_ADMIN):
+        return subject
+    borough = user_borough(subject)
+    if borough is None or borough.pk not in (
+        _staff_borough_ids(user=user, with_grants=False) or []
+    ):
+        raise Http404
+    return subject

@@ -391,7 +391,7 @@ def _share_access(*, token: str, ip: str, download: bool) -> tuple[ShareLink, st
     from django.http import Http404
 
     link = (
-        ShareLink.objects.select_for_update()
+        ShareLink.objects.select_for_update(of=("self",))
         .select_related("export", "export__case", "export__created_by")
         .filter(token_hash=_share_token_hash(token))
         .first()

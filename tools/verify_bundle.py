@@ -210,7 +210,7 @@ def check_signature(files, pinned_key):
     except ValueError:
         raise Problem("manifest.json: not valid JSON") from None
     try:
-        signature = base64.b64decode(files["manifest.sig"][2], validate=True)
+        signature = base64.b64decode(files["manifest.sig"][2].strip(), validate=True)
     except ValueError:
         raise Problem("manifest.sig: not a base64 signature") from None
     embedded = manifest.get("signing_key", {}).get("public_key", "")

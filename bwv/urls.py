@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from bwv import auth_views, views
+from devices import views as devices_views
 from evidence import custody_urls
 from evidence import views as evidence_views
 
@@ -23,4 +24,6 @@ urlpatterns = [
     path("exports/", include(custody_urls.export_urlpatterns)),
     path("share/", include(custody_urls.share_urlpatterns)),
     path("audit/", include(custody_urls.audit_urlpatterns)),
+    path("estate/", include("devices.urls")),
+    path("pool/", devices_views.pool_view, name="pool"),
 ]

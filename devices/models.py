@@ -103,16 +103,31 @@ class CameraStatus(models.TextChoices):
     RETIRED = "retired", "Retired"
 
 
+class CameraKind(models.TextChoices):
+    BODY = "body", "Body-worn"
+    HEAD = "head", "Head-mounted (specialist)"
+
+
 class Camera(models.Model):
-    """A body-worn camera of the force's estate."""
+    """A body-worn camera of the force's estate.
+
+    Personal cameras are issued to one officer; shared-pool cameras are checked out by officers at
+    the start of a shift and back in at its end. Either way every holder is a CameraAssignment."""
 
     serial = models.CharField(max_length=64, unique=True)
     model = models.CharField(max_length=100, blank=True)
+    kind = models.CharField(max_length=8, choices=CameraKind.choices, default=CameraKind.BODY)
+    shared_pool = models.BooleanField(
+        default=False,
+        help_text="Checked out per shift from a pool instead of issued to one officer",
+    )
     firmware = models.CharField(max_length=50, blank=True)
     borough = models.ForeignKey(Borough, on_delete=models.PROTECT, related_name="cameras")
     status = models.CharField(
         max_length=10, choices=CameraStatus.choices, default=CameraStatus.IN_STOCK
     )
+    status_reason = models.CharField(max_length=300, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
     last_docked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -192,3 +207,46 @@ class Dock(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class CameraStatusChange(models.Model):
+    """One step of a camera's lifecycle, with its reason. Appended to, never edited."""
+
+    camera = models.ForeignKey(Camera, on_delete=models.PROTECT, related_name="status_changes")
+    from_status = models.CharField(max_length=10, choices=CameraStatus.choices)
+    to_status = models.CharField(max_length=10, choices=CameraStatus.choices)
+    reason = models.CharField(max_length=300)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    changed_at = models.DateTimeField()
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.camera} {self.from_status} → {self.to_status}"
+
+
+class LostCameraAlert(models.Model):
+    """Raised when a camera is reported lost: a possible data breach until it is found or every
+    clip on it is accounted for. Lists its last dock time and what may still be on it."""
+
+    camera = models.ForeignKey(Camera, on_delete=models.PROTECT, related_name="lost_alerts")
+    borough = models.ForeignKey(Borough, on_delete=models.PROTECT, related_name="+")
+    raised_at = models.DateTimeField()
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(max_length=300)
+    last_docked_at = models.DateTimeField(null=True, blank=True)
+    summary = models.JSONField(default=dict)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at"]
+
+    def __str__(self) -> str:
+        return f"lost {self.camera} {self.raised_at:%Y-%m-%d}"

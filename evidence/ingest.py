@@ -176,7 +176,10 @@ def upload_create(*, dock: Dock, length: int, metadata: dict[str, str]) -> Inges
         raise IngestError(f"the clip is larger than {settings.BWV_INGEST_MAX_BYTES} bytes", 413)
     clip = validate_metadata(dock=dock, raw=metadata)
     with transaction.atomic():
-        Dock.objects.filter(pk=dock.pk).update(last_seen_at=timezone.now())
+        now = timezone.now()
+        Dock.objects.filter(pk=dock.pk).update(last_seen_at=now)
+        # A dock uploading a camera's clip means the camera is in it now.
+        Camera.objects.filter(pk=clip.camera.pk).update(last_docked_at=now)
         existing = Recording.objects.filter(
             camera=clip.camera, sha256=clip.sha256, state=RecordingState.AVAILABLE
         ).first()

@@ -37,4 +37,21 @@ app.conf.beat_schedule = {
         "task": "evidence.tasks.audit_checkpoint_task",
         "schedule": crontab(minute="*/10"),
     },
+    # Verification e-mails that failed (mail server down) are sent again every quarter hour: a
+    # request is never lost to a mail failure, only delayed.
+    "access-request-verification-retry": {
+        "task": "requests_portal.tasks.verification_retry_unsent_task",
+        "schedule": crontab(minute="5-59/15"),
+    },
+    # Preservation holds of closed requests whose grace is over are lifted at 01:15, before the
+    # 02:30 sweep, so that footage goes the same night.
+    "access-request-holds-release": {
+        "task": "requests_portal.tasks.request_holds_release_due_task",
+        "schedule": crontab(hour=1, minute=15),
+    },
+    # The disclosure team's reminder of open requests by due date, each working morning at 07:30.
+    "disclosure-reminder": {
+        "task": "requests_portal.tasks.disclosure_reminder_task",
+        "schedule": crontab(hour=7, minute=30, day_of_week="mon-fri"),
+    },
 }

@@ -54,6 +54,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "evidence.view_auditevent",
         "requests_portal.view_accessrequest",
         "requests_portal.change_accessrequest",
+        "requests_portal.approve_accessrequest",
         "retention.view_hold",
     ],
     Role.SYSTEM_ADMIN: [],  # superuser-like through the selectors; Django admin via is_staff

@@ -385,3 +385,19 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("BWV_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# -- Public access requests -------------------------------------------------------------------------
+# Candidate footage is every recording of the incident's borough that started within this many
+# hours either side of the incident time; all of it is held while the request is open.
+BWV_REQUEST_WINDOW_HOURS = env_int("BWV_REQUEST_WINDOW_HOURS", 2)
+# After a request closes its preservation holds stay this many days (time for a complaint or a
+# review), then are lifted with audit.
+BWV_REQUEST_HOLD_GRACE_DAYS = env_int("BWV_REQUEST_HOLD_GRACE_DAYS", 0)
+BWV_REQUEST_VERIFY_HOURS = env_int("BWV_REQUEST_VERIFY_HOURS", 48)
+BWV_RELEASE_LINK_DAYS = env_int("BWV_RELEASE_LINK_DAYS", 14)
+# Abuse limits: submissions per e-mail address per day and per IP address per hour.
+BWV_REQUEST_LIMIT_EMAIL_PER_DAY = env_int("BWV_REQUEST_LIMIT_EMAIL_PER_DAY", 3)
+BWV_REQUEST_LIMIT_IP_PER_HOUR = env_int("BWV_REQUEST_LIMIT_IP_PER_HOUR", 10)
+# Proof of work (ALTCHA): the largest number a browser may have to try (about a second).
+BWV_ALTCHA_MAX_NUMBER = env_int("BWV_ALTCHA_MAX_NUMBER", 50_000)
+BWV_DISCLOSURE_TEAM_EMAILS = env_list("BWV_DISCLOSURE_TEAM_EMAILS", [])

@@ -6,6 +6,7 @@ from bwv import auth_views, views
 from devices import views as devices_views
 from evidence import custody_urls
 from evidence import views as evidence_views
+from requests_portal import urls as requests_urls
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -26,4 +27,6 @@ urlpatterns = [
     path("audit/", include(custody_urls.audit_urlpatterns)),
     path("estate/", include("devices.urls")),
     path("pool/", devices_views.pool_view, name="pool"),
+    path("requests/", include(requests_urls.public_urlpatterns)),
+    path("disclosure/", include(requests_urls.staff_urlpatterns)),
 ]

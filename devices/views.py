@@ -174,8 +174,11 @@ def unit_list_view(request):
             except CameraError as exc:
                 messages.error(request, str(exc))
         return redirect("estate-units")
-    return render(request, "estate/units.html", {"units": unit_list_for(user=request.user),
-                                                 "boroughs": boroughs_for(user=request.user)})  # fmt: skip
+    return render(
+        request,
+        "estate/units.html",
+        {"units": unit_list_for(user=request.user), "boroughs": boroughs_for(user=request.user)},
+    )
 
 
 def _import(request, importer, what: str):
@@ -267,8 +270,12 @@ def camera_detail_view(request, camera_id):
                 camera_return(camera=camera, actor=request.user, note=note)
                 messages.success(request, "Returned to stock.")
             elif action == "status":
-                camera_set_status(camera=camera, status=request.POST.get("status", ""),
-                                  actor=request.user, reason=request.POST.get("reason", ""))  # fmt: skip
+                camera_set_status(
+                    camera=camera,
+                    status=request.POST.get("status", ""),
+                    actor=request.user,
+                    reason=request.POST.get("reason", ""),
+                )
                 messages.success(request, "Status changed.")
             else:
                 raise CameraError("unknown action")
@@ -365,8 +372,9 @@ def pool_view(request):
             if camera is None:
                 raise CameraError(f"no pool camera {serial or '(none)'} in {officer.borough}")
             if request.POST.get("action") == "in":
-                held = CameraAssignment.objects.filter(camera=camera, officer=officer,
-                                                       returned_at__isnull=True).exists()  # fmt: skip
+                held = CameraAssignment.objects.filter(
+                    camera=camera, officer=officer, returned_at__isnull=True
+                ).exists()
                 if not held:
                     raise CameraError(f"you do not hold camera {camera.serial}")
                 camera_return(camera=camera, actor=request.user, pool=True)

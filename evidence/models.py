@@ -446,3 +446,28 @@ class ShareLink(models.Model):
 
     def usable(self, now) -> bool:
         return self.revoked_at is None and now < self.expires_at
+
+
+class DerivedRecording(models.Model):
+    """A copy made from a recording (a redaction), stored encrypted beside it; the original is
+    never touched. `spec` says exactly how it was derived; `sha256` is the derived file's hash."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    original = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="derived")
+    kind = models.CharField(max_length=20, default="redaction")
+    spec = models.JSONField(default=dict)
+    storage_key = models.CharField(max_length=255)
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    kek_id = models.CharField(max_length=32)
+    wrapped_key = models.BinaryField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.original_id}"

@@ -1,0 +1,103 @@
+"""The public request form: plain fields, strict limits, a honeypot and a proof of work."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+
+import altcha
+from django import forms
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from devices.models import Borough
+from requests_portal.models import RequestKind
+
+
+def altcha_challenge() -> dict:
+    challenge = altcha.create_challenge_v1(
+        hmac_key=settings.SECRET_KEY, max_number=settings.BWV_ALTCHA_MAX_NUMBER,
+        expires=timezone.now() + timedelta(minutes=20),
+    )  # fmt: skip
+    return {"algorithm": challenge.algorithm, "challenge": challenge.challenge,
+            "maxnumber": challenge.max_number, "salt": challenge.salt,
+            "signature": challenge.signature}  # fmt: skip
+
+
+def altcha_verify(payload: str) -> bool:
+    """A solved, signed, unexpired challenge, used once."""
+    if not payload or len(payload) > 2000:
+        return False
+    try:
+        ok, _error = altcha.verify_solution_v1(payload, settings.SECRET_KEY, check_expires=True)
+        signature = json.loads(base64.b64decode(payload))["signature"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    # A solution is good for one submission: remember it until it would have expired anyway.
+    return bool(ok) and cache.add(f"altcha:{signature}", 1, timeout=30 * 60)
+
+
+class RequestForm(forms.Form):
+    kind = forms.ChoiceField(choices=RequestKind.choices, widget=forms.RadioSelect,
+                             label="What are you asking for?")  # fmt: skip
+    name = forms.CharField(max_length=200, label="Your full name")
+    email = forms.EmailField(max_length=254, label="Your e-mail address")
+    postal_address = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(
+        attrs={"rows": 3}), label="Postal address (optional)")  # fmt: skip
+    incident_date = forms.DateField(label="Date of the incident", widget=forms.DateInput(
+        attrs={"type": "date"}))  # fmt: skip
+    incident_time = forms.TimeField(label="About what time (24-hour clock)", widget=forms.TimeInput(
+        attrs={"type": "time"}))  # fmt: skip
+    borough = forms.ModelChoiceField(queryset=Borough.objects.order_by("name"), to_field_name="code",
+                                     label="London borough")  # fmt: skip
+    place = forms.CharField(max_length=300, label="Where (street, building, landmark)")
+    description = forms.CharField(max_length=4000, widget=forms.Textarea(attrs={"rows": 5}),
+                                  label="What happened")  # fmt: skip
+    appearance = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
+                                 label="How can we recognise you in the footage?")  # fmt: skip
+    collar_number = forms.CharField(max_length=20, required=False,
+                                    label="An officer's collar number, if you know it")  # fmt: skip
+    declaration = forms.BooleanField(label="I confirm the information is true and that I am asking "
+                                           "for footage of myself")  # fmt: skip
+    website = forms.CharField(
+        required=False,
+        label="Leave this empty",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
+    )
+    altcha = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean_website(self):
+        if self.cleaned_data.get("website"):
+            raise forms.ValidationError("This field must be left empty.")
+        return ""
+
+    def clean_altcha(self):
+        if not altcha_verify(self.cleaned_data.get("altcha", "")):
+            raise forms.ValidationError(
+                "The automatic check that you are not a robot did not finish: wait a moment and "
+                "send the form again (it needs JavaScript)."
+            )
+        return ""
+
+    def clean(self):
+        data = super().clean()
+        day, time = data.get("incident_date"), data.get("incident_time")
+        if day and time:
+            from datetime import datetime
+            from zoneinfo import ZoneInfo
+
+            at = datetime.combine(day, time, tzinfo=ZoneInfo("Europe/London"))
+            if at > timezone.now() + timedelta(minutes=5):
+                self.add_error("incident_date", "The incident cannot be in the future.")
+            elif at < timezone.now() - timedelta(days=365 * 7):
+                self.add_error("incident_date", "We keep no footage that old: check the year.")
+            data["incident_at"] = at
+        return data
+
+    def request_data(self) -> dict:
+        d = self.cleaned_data
+        return {key: d[key] for key in ("kind", "name", "email", "postal_address", "borough",
+                                         "place", "description", "appearance", "collar_number")} | {
+            "incident_at": d["incident_at"]}  # fmt: skip

@@ -1,0 +1,264 @@
+"""Public request pages (/requests/: no login, no third-party script) and the disclosure officers'
+queue and workflow (/disclosure/). Staff pages are scoped by borough; out of scope is 404."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.cache import cache
+from django.http import Http404, HttpResponse, HttpResponseForbidden
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+
+from bwv.auth_views import staff_required
+from evidence.redaction import RedactionError, derived_bytes, propose_face_boxes
+from requests_portal.deadlines import london_date
+from requests_portal.forms import RequestForm, altcha_challenge
+from requests_portal.models import AccessRequest, Decision, RequestFootage, RequestStatus
+from requests_portal.selectors import request_get_for, request_list_for
+from requests_portal.services import (
+    RequestError,
+    candidate_recordings,
+    footage_attach,
+    footage_redact,
+    identity_checked,
+    identity_upload,
+    release_download,
+    release_revoke,
+    request_approve,
+    request_ask_identity,
+    request_close,
+    request_decide,
+    request_for_status,
+    request_submit,
+    request_verify,
+)
+
+
+def _ip(request) -> str:
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def _over_limit(key: str, limit: int, seconds: int) -> bool:
+    cache.add(key, 0, timeout=seconds)
+    try:
+        return cache.incr(key) > limit
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=seconds)
+        return False
+
+
+# -- Public -----------------------------------------------------------------------------------------
+
+
+@never_cache
+def request_form_view(request):
+    form = RequestForm(request.POST or None)
+    if request.method == "POST":
+        ip = _ip(request)
+        email = (request.POST.get("email") or "").strip().lower()[:254]
+        if _over_limit(f"req-ip:{ip}", settings.BWV_REQUEST_LIMIT_IP_PER_HOUR, 3600) or (
+            email
+            and _over_limit(f"req-email:{email}", settings.BWV_REQUEST_LIMIT_EMAIL_PER_DAY, 86400)
+        ):
+            return render(request, "public/request_limited.html", status=429)
+        if form.is_valid():
+            req = request_submit(data=form.request_data(), ip=ip or None)
+            request.session["bwv_request_sent"] = req.reference
+            return redirect("request-sent")
+    old = form.is_bound and form.is_valid() is False and form.data.get("incident_date")
+    return render(request, "public/request_form.html", {
+        "form": form, "challenge": altcha_challenge(),
+        "retention_days": settings.BWV_RETENTION_DAYS, "old_incident": old,
+    }, status=400 if form.is_bound else 200)  # fmt: skip
+
+
+def request_sent_view(request):
+    return render(request, "public/request_sent.html",
+                  {"reference": request.session.get("bwv_request_sent", "")})  # fmt: skip
+
+
+@never_cache
+def request_verify_view(request, token):
+    outcome, req = request_verify(token=token)
+    status = {"verified": 200, "already": 200, "expired": 410, "unknown": 404}[outcome]
+    return render(request, "public/request_verified.html", {"outcome": outcome, "req": req},
+                  status=status)  # fmt: skip
+
+
+@never_cache
+def request_status_view(request, token):
+    req = request_for_status(token=token)
+    if req is None:
+        raise Http404
+    error = ""
+    if request.method == "POST":
+        upload = request.FILES.get("identity")
+        try:
+            if upload is None:
+                raise RequestError("choose a file")
+            identity_upload(req=req, upload=upload)
+            return redirect(request.path)
+        except RequestError as exc:
+            error = str(exc)
+    old_incident = req.incident_at < timezone.now() - timedelta(days=settings.BWV_RETENTION_DAYS)
+    return render(request, "public/request_status.html", {
+        "req": req, "steps": req.steps.filter(public=True), "error": error,
+        "overdue": req.due_at and req.due_at < london_date(timezone.now()) and req.is_open,
+        "old_incident": old_incident,
+    }, status=400 if error else 200)  # fmt: skip
+
+
+@never_cache
+def release_download_view(request, token):
+    try:
+        req, files = release_download(token=token, ip=_ip(request))
+    except RequestError as exc:
+        why = str(exc)
+        if why == "unknown":
+            raise Http404 from None
+        return render(request, "public/request_gone.html", {"why": why}, status=410)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in files:
+            zf.writestr(name, data)
+    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{req.reference}.zip"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+# -- Disclosure officers ----------------------------------------------------------------------------
+
+
+def _may_disclose(user) -> bool:
+    return user.has_perm("requests_portal.change_accessrequest")
+
+
+@staff_required
+def queue_view(request):
+    if not _may_disclose(request.user):
+        return HttpResponseForbidden("The disclosure queue is for disclosure officers.")
+    requests = request_list_for(user=request.user).exclude(status=RequestStatus.UNVERIFIED)
+    if request.GET.get("show") != "all":
+        requests = requests.exclude(status=RequestStatus.CLOSED)
+    return render(request, "staff/disclosure_queue.html", {
+        "requests": requests.select_related("borough").order_by("due_at", "created_at")[:500],
+        "today": london_date(timezone.now()),
+    })  # fmt: skip
+
+
+@staff_required
+def request_detail_view(request, request_id):
+    if not _may_disclose(request.user):
+        return HttpResponseForbidden("The disclosure queue is for disclosure officers.")
+    req = request_get_for(user=request.user, request_id=request_id)
+    if request.method == "POST":
+        action, post = request.POST.get("action"), request.POST
+        try:
+            if action == "ask_identity":
+                request_ask_identity(req=req, actor=request.user, note=post.get("note", ""))
+            elif action == "identity_checked":
+                identity_checked(req=req, actor=request.user, accepted=post.get("accepted") == "yes",
+                                 note=post.get("note", ""))  # fmt: skip
+            elif action == "attach":
+                recording = (
+                    candidate_recordings(req).filter(pk=post.get("recording") or None).first()
+                )
+                if recording is None:
+                    raise RequestError("that recording is not a candidate for this request")
+                footage_attach(req=req, recording=recording, actor=request.user)
+            elif action == "decide":
+                request_decide(
+                    req=req,
+                    actor=request.user,
+                    decision=post.get("decision", ""),
+                    reasons=post.get("reasons", ""),
+                    exemptions=post.get("exemptions", ""),
+                )
+            elif action == "approve":
+                if not request.user.has_perm("requests_portal.approve_accessrequest"):
+                    raise RequestError("your role cannot approve disclosures")
+                request_approve(req=req, actor=request.user)
+            elif action == "revoke_release":
+                release_revoke(req=req, actor=request.user, reason=post.get("reason", ""))
+            elif action == "close":
+                request_close(req=req, actor=request.user, reason=post.get("reason", ""))
+            else:
+                raise RequestError("unknown action")
+            messages.success(request, "Done.")
+        except RequestError as exc:
+            messages.error(request, str(exc))
+        return redirect("disclosure-request", request_id=req.pk)
+    attached = {f.recording_id for f in req.footage.all()}
+    return render(request, "staff/disclosure_request.html", {
+        "req": req, "steps": req.steps.all(), "decisions": Decision.choices,
+        "footage": req.footage.select_related("recording", "recording__camera", "derived"),
+        "candidates": candidate_recordings(req).select_related("camera", "officer")
+        .exclude(pk__in=attached).order_by("started_at")[:100],
+        "documents": req.documents.filter(deleted_at__isnull=True),
+        "today": london_date(timezone.now()),
+    })  # fmt: skip
+
+
+def _footage_for(request, request_id, footage_id) -> RequestFootage:
+    req = request_get_for(user=request.user, request_id=request_id)
+    footage = req.footage.select_related("recording", "derived").filter(pk=footage_id).first()
+    if footage is None:
+        raise Http404
+    return footage
+
+
+@staff_required
+def redact_view(request, request_id, footage_id):
+    if not _may_disclose(request.user):
+        return HttpResponseForbidden("Redaction is for disclosure officers.")
+    footage = _footage_for(request, request_id, footage_id)
+    error, proposals = "", []
+    if request.method == "POST":
+        if request.POST.get("action") == "propose":
+            proposals = propose_face_boxes(footage.recording)
+            if not proposals:
+                error = "No faces were found: draw the boxes by hand."
+        else:
+            try:
+                boxes = json.loads(request.POST.get("boxes") or "[]")
+                mutes = json.loads(request.POST.get("mutes") or "[]")
+                if not isinstance(boxes, list) or not isinstance(mutes, list):
+                    raise RedactionError("boxes and muted ranges are lists")
+                footage_redact(footage=footage, boxes=boxes, mutes=mutes, actor=request.user)
+                messages.success(request, "Redacted copy made; the original is unchanged.")
+                return redirect("disclosure-request", request_id=footage.request_id)
+            except (ValueError, RedactionError, RequestError) as exc:
+                error = (
+                    str(exc)
+                    if not isinstance(exc, json.JSONDecodeError)
+                    else "boxes are not valid JSON"
+                )
+    info = footage.recording.media_info or {}
+    return render(request, "staff/disclosure_redact.html", {
+        "footage": footage, "error": error, "proposals": proposals,
+        "proposals_json": json.dumps(proposals), "width": info.get("width"), "height": info.get("height"),
+    }, status=400 if error and request.method == "POST" and not proposals else 200)  # fmt: skip
+
+
+@staff_required
+def derived_view(request, request_id, footage_id):
+    """The redacted copy, for the disclosure officers to check before release."""
+    if not _may_disclose(request.user):
+        return HttpResponseForbidden("For disclosure officers.")
+    footage = _footage_for(request, request_id, footage_id)
+    if footage.derived is None:
+        raise Http404
+    response = HttpResponse(derived_bytes(footage.derived), content_type="video/mp4")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+__all__ = ["AccessRequest"]

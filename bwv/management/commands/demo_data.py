@@ -44,6 +44,7 @@ DEMO_USERS = [
     ("sergeant", Role.CUSTODY_SERGEANT, Rank.SERGEANT, "QA"),
     ("admin", Role.BOROUGH_ADMIN, Rank.STAFF, "QA"),
     ("disclosure", Role.DISCLOSURE_OFFICER, Rank.STAFF, "QA"),
+    ("disclosure.second", Role.DISCLOSURE_OFFICER, Rank.STAFF, "QA"),  # approves the first's work
     ("sergeant.camden", Role.CUSTODY_SERGEANT, Rank.SERGEANT, "EK"),
     ("sysadmin", Role.SYSTEM_ADMIN, Rank.STAFF, "QA"),
 ]
@@ -128,8 +129,10 @@ class Command(BaseCommand):
             camera_issue(camera=camera, officer=officer, actor=actor,
                          at=now - timedelta(days=60), note="roll-out issue")  # fmt: skip
         for i in range(OFFICERS_PER_BOROUGH + 1, OFFICERS_PER_BOROUGH + 21):
+            # Spares for specialist departments, half of them a shared pool checked out per shift.
             Camera.objects.create(serial=f"BWV-QA-{i:05d}", model="Axon Body 3",
-                                  firmware="1.27.3", borough=harrow)  # fmt: skip
+                                  firmware="1.27.3", borough=harrow,
+                                  shared_pool=i % 2 == 0)  # fmt: skip
         # The demo officer wears a camera too, so their own footage shows.
         demo = Officer.objects.get(user__username="officer")
         camera = Camera.objects.create(serial="BWV-QA-DEMO1", model="Axon Body 3",

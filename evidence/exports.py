@@ -132,6 +132,24 @@ def bundle_stream(export: Export) -> Iterator[bytes]:
             "sha256": recording.sha256, "recording": _provenance(recording), "derived_from": None,
         })  # fmt: skip
 
+    # Derived copies (redactions) of these recordings, each with what it was derived from.
+    from evidence.redaction import derived_bytes
+
+    for recording in recordings:
+        for derived in recording.derived.order_by("created_at"):
+            data = derived_bytes(derived)
+            if hashlib.sha256(data).hexdigest() != derived.sha256:
+                raise IntegrityError(f"derived copy {derived.id} does not match its hash")
+            path = f"derived/{derived.id}.mp4"
+            yield from zs.member(path, [data], size=len(data))
+            files.append({
+                "path": path, "role": "derived", "size": len(data), "sha256": derived.sha256,
+                "derived_from": {"recording": str(recording.id), "original_sha256": recording.sha256,
+                                 "kind": derived.kind, "spec": derived.spec,
+                                 "made_by": derived.created_by.get_username(),
+                                 "made_at": _iso(derived.created_at)},
+            })  # fmt: skip
+
     # Cover the custody extract by a signed checkpoint of the chain as it is now.
     checkpoint_write()
     events = list(custody_events(export, [str(r.id) for r in recordings]))

@@ -419,6 +419,7 @@ def request_close(*, req: AccessRequest, actor, reason: str) -> None:
         req.save()
         _step(req, "Request closed", note=reason, actor=actor)
         audit_record(actor=actor, action="request.closed", obj=req, justification=reason)
+        _notify(req, f"Your request {req.reference} is now closed: {reason}")
     request_holds_release_due(now=timezone.now())
 
 

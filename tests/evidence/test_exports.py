@@ -319,3 +319,26 @@ def test_export_new_permission_matrix(client, role, borough, expected):
     assert response.status_code == (302 if expected == 200 else expected)
     made = AuditEvent.objects.filter(action="recording.exported").count()
     assert made == (1 if expected == 200 else 0)
+
+
+def test_derived_copies_travel_with_their_original_and_say_how_they_were_made(tmp_path, capsys):
+    from evidence.exports import bundle_stream
+    from evidence.redaction import redaction_create
+    from evidence.sample_media import make_clip
+
+    sergeant = f.user(Role.CUSTODY_SERGEANT)
+    recording = f.ingested_recording(data=make_clip(seconds=2))
+    box = {"start": 0, "end": 2, "x": 10, "y": 10, "w": 32, "h": 32, "mode": "pixelate"}
+    derived = redaction_create(recording=recording, boxes=[box], mutes=[], actor=sergeant,
+                               purpose="witness protection")  # fmt: skip
+    export = export_create(actor=sergeant, recordings=[recording], recipient="CPS", purpose="x")
+    path = tmp_path / "bundle.zip"
+    path.write_bytes(b"".join(bundle_stream(export)))
+    assert _verify(path, capsys, key=audit.public_key_b64())[0] == 0
+    with zipfile.ZipFile(path) as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+        entry = next(e for e in manifest["files"] if e["role"] == "derived")
+        assert entry["path"] == f"derived/{derived.id}.mp4"
+        assert entry["derived_from"]["original_sha256"] == recording.sha256
+        assert entry["derived_from"]["spec"]["boxes"][0]["mode"] == "pixelate"
+        assert hashlib.sha256(zf.read(entry["path"])).hexdigest() == derived.sha256

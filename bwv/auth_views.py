@@ -22,6 +22,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from bwv.web import client_ip
 from evidence.services import audit_record
 
 OTP_URL = "/accounts/otp/"
@@ -56,7 +57,7 @@ class SignInView(auth_views.LoginView):
         username = (form.data.get("username") or "")[:150]
         audit_record(actor=None, action="auth.sign_in_failed", object_type="auth.user",
                      object_id=username or "-",
-                     detail={"ip": self.request.META.get("REMOTE_ADDR", "")})  # fmt: skip
+                     detail={"ip": client_ip(self.request)})  # fmt: skip
         return super().form_invalid(form)
 
     def get_success_url(self):
@@ -102,11 +103,11 @@ def otp_step(request):
                 audit_record(actor=user, action="auth.totp_enrolled", obj=user)
             otp_login(request, device)
             audit_record(actor=user, action="auth.signed_in", obj=user,
-                         detail={"ip": request.META.get("REMOTE_ADDR", "")})  # fmt: skip
+                         detail={"ip": client_ip(request)})  # fmt: skip
             return redirect(_safe_next(request))
         else:
             audit_record(actor=user, action="auth.sign_in_failed", obj=user,
-                         detail={"ip": request.META.get("REMOTE_ADDR", ""), "step": "totp"})  # fmt: skip
+                         detail={"ip": client_ip(request), "step": "totp"})  # fmt: skip
             form.add_error(
                 "token", "That code is not right. Check the time on your phone and try again."
             )

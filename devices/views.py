@@ -6,7 +6,6 @@ borough's officer, camera or dock is 404, as if it did not exist. Other roles ge
 
 from __future__ import annotations
 
-import csv
 import functools
 
 from django.contrib import messages
@@ -18,6 +17,7 @@ from django.utils import timezone
 
 from bwv.auth_views import staff_required
 from bwv.charts import bar_chart
+from bwv.web import csv_response
 from devices.models import Borough, CameraKind, CameraStatus, Rank
 from devices.selectors import (
     boroughs_for,
@@ -73,14 +73,8 @@ def _target_borough(request) -> Borough | None:
 
 
 def _csv_response(filename: str, rows: list[dict]) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
-    if rows:
-        writer = csv.DictWriter(response, fieldnames=list(rows[0]))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: f"'{v}" if str(v)[:1] in "=+-@" else v for k, v in row.items()})
-    return response
+    header = list(rows[0]) if rows else []
+    return csv_response(filename, header, (row.values() for row in rows))
 
 
 def _page(request, queryset, per_page=50):

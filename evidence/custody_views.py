@@ -6,15 +6,14 @@ only by a link's secret, and every download, by staff or by link, is audited per
 
 from __future__ import annotations
 
-import csv
-
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpResponse, HttpResponseForbidden, StreamingHttpResponse
+from django.http import Http404, HttpResponseForbidden, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from bwv.auth_views import staff_required
+from bwv.web import client_ip, csv_response
 from evidence.exports import bundle_filename, bundle_stream
 from evidence.models import AuditEvent, Recording
 from evidence.selectors import (
@@ -36,10 +35,6 @@ from evidence.services import (
     share_create,
     share_revoke,
 )
-
-
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def _bundle_response(export) -> StreamingHttpResponse:
@@ -107,7 +102,7 @@ def export_detail_view(request, export_id):
 def export_download_view(request, export_id):
     export = export_get_for(user=request.user, export_id=export_id)
     export_disclose(export=export, actor=request.user, via="download",
-                    detail={"ip": _client_ip(request)})  # fmt: skip
+                    detail={"ip": client_ip(request)})  # fmt: skip
     return _bundle_response(export)
 
 
@@ -156,7 +151,7 @@ def _share_gone(request, why: str):
 
 def share_view(request, token):
     try:
-        link = share_access(token=token, ip=_client_ip(request), download=False)
+        link = share_access(token=token, ip=client_ip(request), download=False)
     except ShareUnavailable as exc:
         return _share_gone(request, str(exc))
     export = link.export
@@ -168,7 +163,7 @@ def share_view(request, token):
 
 def share_download_view(request, token):
     try:
-        link = share_access(token=token, ip=_client_ip(request), download=True)
+        link = share_access(token=token, ip=client_ip(request), download=True)
     except ShareUnavailable as exc:
         return _share_gone(request, str(exc))
     return _bundle_response(link.export)
@@ -183,17 +178,13 @@ CSV_COLUMNS = ["seq", "at", "actor", "action", "object_type", "object_id", "boro
 def _report(request, *, title: str, events, filename: str):
     events = events.order_by("seq")
     if request.GET.get("format") == "csv":
-        response = HttpResponse(content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
-        writer = csv.writer(response)
-        writer.writerow(CSV_COLUMNS)
-        for e in events.iterator(chunk_size=2000):
-            d = e.data
-            row = [e.seq, d["at"], d["actor"], d["action"], d["object_type"], d["object_id"],
-                   d["borough"], d["justification"], d["recipient"], d["detail"], e.hash]  # fmt: skip
-            # A cell starting with = + - @ would be a formula in a spreadsheet: neutralise it.
-            writer.writerow([f"'{v}" if str(v)[:1] in "=+-@" else v for v in row])
-        return response
+        rows = (
+            [e.seq, d["at"], d["actor"], d["action"], d["object_type"], d["object_id"],
+             d["borough"], d["justification"], d["recipient"], d["detail"], e.hash]
+            for e in events.iterator(chunk_size=2000)
+            for d in (e.data,)
+        )  # fmt: skip
+        return csv_response(filename, CSV_COLUMNS, rows)
     return render(request, "staff/audit_report.html",
                   {"title": title, "events": events[:1000], "total": events.count()})  # fmt: skip
 

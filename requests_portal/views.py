@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from bwv.auth_views import staff_required
+from bwv.web import client_ip
 from evidence.redaction import RedactionError, derived_bytes, propose_face_boxes
 from requests_portal.deadlines import london_date
 from requests_portal.forms import RequestForm, altcha_challenge
@@ -41,10 +42,6 @@ from requests_portal.services import (
 )
 
 
-def _ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")
-
-
 def _over_limit(key: str, limit: int, seconds: int) -> bool:
     cache.add(key, 0, timeout=seconds)
     try:
@@ -61,7 +58,7 @@ def _over_limit(key: str, limit: int, seconds: int) -> bool:
 def request_form_view(request):
     form = RequestForm(request.POST or None)
     if request.method == "POST":
-        ip = _ip(request)
+        ip = client_ip(request)
         email = (request.POST.get("email") or "").strip().lower()[:254]
         if _over_limit(f"req-ip:{ip}", settings.BWV_REQUEST_LIMIT_IP_PER_HOUR, 3600) or (
             email
@@ -118,7 +115,7 @@ def request_status_view(request, token):
 @never_cache
 def release_download_view(request, token):
     try:
-        req, files = release_download(token=token, ip=_ip(request))
+        req, files = release_download(token=token, ip=client_ip(request))
     except RequestError as exc:
         why = str(exc)
         if why == "unknown":

@@ -1,16 +1,14 @@
 """A custody sergeant's review in real Chromium (Playwright driving Debian's /usr/bin/chromium)."""
 
-import base64
 from pathlib import Path
 
 import pytest
-from django_otp.oath import totp
 
 from bwv.roles import Role
 from evidence.sample_media import make_clip
 from tests import factories as f
+from tests.browser import PASSWORD, sign_in
 
-PASSWORD = "correct-horse-battery-9"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -27,15 +25,7 @@ def test_sign_in_search_play_seek_and_flag(live_server, browser_page):
             if "/media" in r.url else None)  # fmt: skip
 
     # Sign in: password, then enrol TOTP from the page and type the current code.
-    page.goto(f"{live_server.url}/recordings/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_selector("#totp-secret")
-    secret = page.inner_text("#totp-secret")
-    key = base64.b32decode(secret + "=" * (-len(secret) % 8))
-    page.fill("#id_token", f"{totp(key):06d}")
-    page.click("#otp-form button[type=submit]")
+    sign_in(page, live_server, user, next_path="/recordings/")
 
     # Search lands on the list (the original destination), then filter by camera.
     page.wait_for_selector("#search")

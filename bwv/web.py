@@ -1,0 +1,28 @@
+"""Small helpers shared by the pages of every app."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+
+from django.http import HttpResponse
+
+
+def client_ip(request) -> str:
+    """The caller's address as the server sees it (a proxy in front sets REMOTE_ADDR for us)."""
+    return request.META.get("REMOTE_ADDR", "")
+
+
+def spreadsheet_safe(value) -> object:
+    """A cell that starts with = + - @ would run as a formula in a spreadsheet: neutralise it."""
+    return f"'{value}" if str(value)[:1] in "=+-@" else value
+
+
+def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([spreadsheet_safe(v) for v in row])
+    return response

@@ -365,9 +365,10 @@ def request_approve(*, req: AccessRequest, actor) -> str | None:
     return url
 
 
-def release_download(*, token: str, ip: str) -> tuple[AccessRequest, list[tuple[str, bytes]]]:
-    """The released files for a valid link; each download is audited per recording."""
-    from evidence.media import PlaintextReader
+def release_download(*, token: str, ip: str) -> tuple[AccessRequest, list]:
+    """The released files for a valid link, as (name, size, chunks()) to stream; each download
+    is audited per recording."""
+    from evidence.media import plaintext_range
     from evidence.redaction import derived_bytes
 
     link = ReleaseLink.objects.select_related("request").filter(token_hash=_hash(token)).first()
@@ -379,13 +380,12 @@ def release_download(*, token: str, ip: str) -> tuple[AccessRequest, list[tuple[
     files = []
     for f in req.footage.select_related("recording", "derived"):
         if f.derived is not None:
-            files.append(
-                (f"{req.reference}-{f.recording_id}-redacted.mp4", derived_bytes(f.derived))
-            )
+            files.append((f"{req.reference}-{f.recording_id}-redacted.mp4", f.derived.size_bytes,
+                          lambda d=f.derived: [derived_bytes(d)]))  # fmt: skip
         elif req.decision == Decision.FULL:
-            files.append(
-                (f"{req.reference}-{f.recording_id}.mp4", PlaintextReader(f.recording).read())
-            )
+            r = f.recording
+            files.append((f"{req.reference}-{f.recording_id}.mp4", r.size_bytes,
+                          lambda r=r: plaintext_range(r, 0, r.size_bytes)))  # fmt: skip
     with transaction.atomic():
         ReleaseLink.objects.filter(pk=link.pk).update(downloads=link.downloads + 1)
         audit_record_many(actor=f"request:{req.reference}", action="recording.disclosed", entries=[

@@ -3,15 +3,13 @@ queue and workflow (/disclosure/). Staff pages are scoped by borough; out of sco
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
-from django.http import Http404, HttpResponse, HttpResponseForbidden
+from django.http import Http404, HttpResponse, HttpResponseForbidden, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -19,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from bwv.auth_views import staff_required
 from bwv.web import client_ip
 from evidence.redaction import RedactionError, derived_bytes, propose_face_boxes
+from evidence.zipstream import ZipStream
 from requests_portal.deadlines import london_date
 from requests_portal.forms import RequestForm, altcha_challenge
 from requests_portal.models import AccessRequest, Decision, RequestFootage, RequestStatus
@@ -121,11 +120,14 @@ def release_download_view(request, token):
         if why == "unknown":
             raise Http404 from None
         return render(request, "public/request_gone.html", {"why": why}, status=410)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
-        for name, data in files:
-            zf.writestr(name, data)
-    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+
+    def stream():  # the clips are streamed, never held whole in memory
+        zs = ZipStream(timezone.now())
+        for name, size, chunks in files:
+            yield from zs.member(name, chunks(), size=size)
+        yield from zs.finish()
+
+    response = StreamingHttpResponse(stream(), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{req.reference}.zip"'
     response["Cache-Control"] = "private, no-store"
     return response

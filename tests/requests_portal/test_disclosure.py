@@ -148,8 +148,12 @@ def test_decision_approval_release_and_an_expired_link(clip, django_capture_on_c
     assert req.status == RequestStatus.RELEASED and url in mail.outbox[-1].body
     token = url.rstrip("/").rsplit("/", 1)[1]
     _, files = release_download(token=token, ip="203.0.113.9")
-    assert [name.endswith("-redacted.mp4") for name, _ in files] == [True]
-    assert files[0][1] == derived_bytes(footage.__class__.objects.get(pk=footage.pk).derived)
+    assert [name.endswith("-redacted.mp4") for name, _, _ in files] == [True]
+    name, size, chunks = files[0]
+    data = b"".join(chunks())
+    assert len(data) == size and data == derived_bytes(
+        footage.__class__.objects.get(pk=footage.pk).derived
+    )
     disclosed = AuditEvent.objects.get(action="recording.disclosed")
     assert disclosed.recipient == "sam@example.org" and disclosed.detail["ip"] == "203.0.113.9"
     ReleaseLink.objects.update(expires_at=timezone.now() - timedelta(seconds=1))

@@ -208,8 +208,7 @@ def camera_list_view(request):
     report = None
     if request.method == "POST":
         if request.POST.get("action") == "bulk_issue":
-            borough_ids = None if boroughs_for(user=request.user).count() > 1 and not user_borough(
-                request.user) else [b.pk for b in boroughs_for(user=request.user)]  # fmt: skip
+            borough_ids = list(boroughs_for(user=request.user).values_list("pk", flat=True))
             try:
                 n = camera_bulk_issue(lines=request.POST.get("lines", "").splitlines()[:2000],
                                       borough_ids=borough_ids, actor=request.user)  # fmt: skip

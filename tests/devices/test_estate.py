@@ -329,3 +329,19 @@ def test_the_dashboard_counts_issued_cameras_against_target_and_exports_csv(clie
     csv_text = client.get("/estate/?csv=rollout").content.decode()
     assert csv_text.splitlines()[0] == "borough,code,issued,registered,target,go_live"
     assert ",QA,3," in csv_text
+
+
+def test_bulk_issue_from_the_page_names_the_bad_line_and_issues_nothing(client):
+    f.signed_in(client, Role.BOROUGH_ADMIN)
+    cam, officer = f.camera(), f.officer()
+    camden = f.camera(borough_code="EK")
+    lines = f"{cam.serial}, {officer.collar_number}\n{camden.serial}, {officer.collar_number}"
+    response = client.post("/estate/cameras/", {"action": "bulk_issue", "lines": lines})
+    assert response.status_code == 400
+    assert f"no camera {camden.serial} in your borough".encode() in response.content
+    assert not CameraAssignment.objects.exists()
+    response = client.post(
+        "/estate/cameras/", {"action": "bulk_issue", "lines": lines.split("\n")[0]}
+    )
+    assert response.status_code == 302
+    assert CameraAssignment.objects.get().officer == officer

@@ -120,11 +120,47 @@ def test_a_redaction_outside_the_picture_or_without_boxes_is_refused(clip):
         footage_redact(footage=footage, boxes=[], mutes=[], actor=officer)
 
 
-def test_the_face_assist_proposes_nothing_on_a_clip_without_faces():
+def _face_clip(seconds: int = 2) -> bytes:
+    """A clip of a drawn face (oval, eyes, brows, nose, mouth) that OpenCV's frontal-face
+    cascade recognises: no photograph of a real person is needed in the repository."""
+    import tempfile
+    from fractions import Fraction
+    from pathlib import Path
+
+    import cv2
+
+    gray = np.full((240, 320), 200, np.uint8)
+    cv2.ellipse(gray, (160, 120), (60, 80), 0, 0, 360, 170, -1)
+    for x in (135, 185):
+        cv2.ellipse(gray, (x, 100), (14, 7), 0, 0, 360, 40, -1)
+        cv2.line(gray, (x - 16, 86), (x + 16, 86), 60, 4)
+    cv2.line(gray, (160, 105), (155, 135), 120, 4)
+    cv2.ellipse(gray, (160, 138), (12, 5), 0, 0, 360, 110, -1)
+    cv2.ellipse(gray, (160, 160), (25, 8), 0, 0, 360, 60, -1)
+    rgb = np.repeat(cv2.GaussianBlur(gray, (7, 7), 2)[:, :, None], 3, axis=2)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "face.mp4"
+        with av.open(str(path), mode="w", format="mp4") as out:
+            stream = out.add_stream("libx264", rate=25)
+            stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+            for i in range(seconds * 25):
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+                frame.pts, frame.time_base = i, Fraction(1, 25)
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+        return path.read_bytes()
+
+
+def test_the_face_assist_proposes_a_box_over_a_face_and_none_without_one():
+    recording = f.ingested_recording(data=_face_clip())
+    proposals = propose_face_boxes(recording)
+    assert proposals, "the drawn face was not found"
+    for box in proposals:
+        assert box["mode"] == "pixelate" and box["start"] < box["end"]
+        assert box["x"] <= 110 and box["x"] + box["w"] >= 210  # covers the face's width
+        assert box["y"] <= 60 and box["y"] + box["h"] >= 170  # and its height, eyes to mouth
     # The synthetic test pattern has no faces: the assist proposes nothing rather than guessing.
-    # (Proposals on a real face are checked in the browser test's redaction step.)
-    recording = f.ingested_recording(data=make_clip(seconds=2))
-    assert propose_face_boxes(recording) == []
+    assert propose_face_boxes(f.ingested_recording(data=make_clip(seconds=2))) == []
 
 
 def test_decision_approval_release_and_an_expired_link(clip, django_capture_on_commit_callbacks):

@@ -259,15 +259,26 @@ def checkpoint_write(*, now: datetime | None = None) -> Checkpoint | None:
     """Sign the chain head and store it out of the database's reach. None when the head has not
     moved since the last checkpoint. Reads the head outside any transaction and does the storage
     I/O after, so it never holds the chain's lock while talking to the bucket."""
+    written, _name = _checkpoint_head(now=now)
+    return written
+
+
+def checkpoint_covering_head() -> str | None:
+    """The storage name of a signed checkpoint of the head as it is now (written if missing);
+    None while the chain is empty."""
+    return _checkpoint_head(now=None)[1]
+
+
+def _checkpoint_head(*, now: datetime | None) -> tuple[Checkpoint | None, str | None]:
     from evidence.storage import blob_store
 
     seq, digest = audit_head()
     if seq == 0:
-        return None
+        return None, None
     store = blob_store()
     name = _checkpoint_name(seq)
     if store.size(name) is not None:
-        return None
+        return None, name
     now = now or timezone.now()
     statement = {
         "format": CHECKPOINT_FORMAT,
@@ -279,7 +290,7 @@ def checkpoint_write(*, now: datetime | None = None) -> Checkpoint | None:
     document = {"statement": statement, "signature": sign(canonical_json(statement).encode())}
     retain_until = now + timedelta(days=settings.BWV_AUDIT_CHECKPOINT_RETAIN_DAYS)
     store.put_retained(name, canonical_json(document).encode(), retain_until=retain_until)
-    return Checkpoint(seq, digest, statement["signed_at"], statement["key"], name)
+    return Checkpoint(seq, digest, statement["signed_at"], statement["key"], name), name
 
 
 @dataclass

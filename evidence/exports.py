@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from evidence.audit import (
     canonical_json,
-    checkpoint_write,
+    checkpoint_covering_head,
     key_id,
     public_key_b64,
     public_key_bytes,
@@ -150,9 +150,9 @@ def bundle_stream(export: Export) -> Iterator[bytes]:
                                  "made_at": _iso(derived.created_at)},
             })  # fmt: skip
 
-    # Cover the custody extract by a signed checkpoint of the chain as it is now.
-    checkpoint_write()
     events = list(custody_events(export, [str(r.id) for r in recordings]))
+    # A signed checkpoint taken after the extract was read, so it covers every event in it.
+    checkpoint_name = checkpoint_covering_head()
     custody = "".join(
         canonical_json({"seq": e.seq, "prev_hash": e.prev_hash, "hash": e.hash, "body": e.body})
         + "\n"
@@ -160,10 +160,9 @@ def bundle_stream(export: Export) -> Iterator[bytes]:
     ).encode("ascii")
     yield from add("custody.jsonl", custody, "custody")
     checkpoint_path = None
-    latest = _latest_checkpoint()
-    if latest is not None:
+    if checkpoint_name is not None:
         checkpoint_path = "checkpoint.json"
-        yield from add(checkpoint_path, latest, "checkpoint")
+        yield from add(checkpoint_path, blob_store().get(checkpoint_name), "checkpoint")
 
     generated_at = timezone.now()
     statement = render_to_string("exports/continuity.html", {
@@ -200,13 +199,3 @@ def bundle_stream(export: Export) -> Iterator[bytes]:
     signature = (sign(manifest_bytes) + "\n").encode("ascii")
     yield from zs.member("manifest.sig", [signature], size=len(signature))
     yield from zs.finish()
-
-
-def _latest_checkpoint() -> bytes | None:
-    from django.conf import settings
-
-    store = blob_store()
-    last = None
-    for name in store.iter_keys(settings.BWV_AUDIT_CHECKPOINT_PREFIX):
-        last = name
-    return store.get(last) if last else None

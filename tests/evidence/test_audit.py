@@ -307,3 +307,25 @@ def test_concurrent_writers_never_fork_the_chain():
     assert not errors
     assert list(AuditEvent.objects.values_list("seq", flat=True)) == list(range(1, 201))
     assert audit.audit_verify(workers=2).ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_fast_path_compares_checkpoints_inside_ranges():
+    _chain(9)
+    audit.checkpoint_write()  # at 9
+    _chain(14)
+    audit.checkpoint_write()  # at 23
+    report = audit.audit_verify(workers=3)
+    assert report.ok and report.checkpoints == 2
+    # Rewrite event 5 and every hash after it: the links hold, the checkpoints do not.
+    prev = _row(4)[2]
+    for seq in range(5, 24):
+        _, body, _ = _row(seq)
+        if seq == 5:
+            body = body.replace('"j5"', '"rewritten"')
+        digest = audit.chain_hash(prev, body)
+        _sql(f"UPDATE {TABLE} SET prev_hash = %s, body = %s, hash = %s WHERE seq = %s",
+             [prev, body, digest, seq])  # fmt: skip
+        prev = digest
+    report = audit.audit_verify(workers=3)
+    assert [(x.kind, x.seq) for x in report.findings] == [("rewritten", 9)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -228,8 +229,6 @@ def identity_upload(*, req: AccessRequest, upload) -> IdentityDocument:
     kind = next((t for t, magic in ID_TYPES.items() if data.startswith(magic)), None)
     if kind is None:
         raise RequestError("send a photo or scan as JPEG, PNG or PDF")
-    import uuid
-
     doc_id = uuid.uuid4()
     key = new_data_key()
     kek_id, wrapped = wrap_data_key(key, recording_id=doc_id)
@@ -420,17 +419,21 @@ def request_close(*, req: AccessRequest, actor, reason: str) -> None:
         _step(req, "Request closed", note=reason, actor=actor)
         audit_record(actor=actor, action="request.closed", obj=req, justification=reason)
         _notify(req, f"Your request {req.reference} is now closed: {reason}")
-    request_holds_release_due(now=timezone.now())
+    request_holds_release_due(now=timezone.now(), reference=req.reference)
 
 
-def request_holds_release_due(*, now: datetime) -> int:
-    """Lift the preservation holds of closed requests whose grace has passed (beat, daily)."""
+def request_holds_release_due(*, now: datetime, reference: str = "") -> int:
+    """Lift the preservation holds of closed requests whose grace has passed (beat, daily; at
+    closing, for that one request when it has no grace)."""
     from retention.models import Hold, HoldSource
     from retention.services import hold_lift
 
     lifted = 0
-    for req in AccessRequest.objects.filter(status=RequestStatus.CLOSED, holds_lifted_at__isnull=True,
-                                            holds_release_at__lte=now):  # fmt: skip
+    due = AccessRequest.objects.filter(status=RequestStatus.CLOSED, holds_lifted_at__isnull=True,
+                                       holds_release_at__lte=now)  # fmt: skip
+    if reference:
+        due = due.filter(reference=reference)
+    for req in due:
         with transaction.atomic():
             for hold in Hold.objects.filter(source=HoldSource.ACCESS_REQUEST, active=True,
                                             source_ref=req.reference):  # fmt: skip

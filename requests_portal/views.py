@@ -20,7 +20,7 @@ from evidence.redaction import RedactionError, derived_bytes, propose_face_boxes
 from evidence.zipstream import ZipStream
 from requests_portal.deadlines import london_date
 from requests_portal.forms import RequestForm, altcha_challenge
-from requests_portal.models import AccessRequest, Decision, RequestFootage, RequestStatus
+from requests_portal.models import Decision, RequestFootage, RequestStatus
 from requests_portal.selectors import request_get_for, request_list_for
 from requests_portal.services import (
     RequestError,
@@ -68,10 +68,9 @@ def request_form_view(request):
             req = request_submit(data=form.request_data(), ip=ip or None)
             request.session["bwv_request_sent"] = req.reference
             return redirect("request-sent")
-    old = form.is_bound and form.is_valid() is False and form.data.get("incident_date")
     return render(request, "public/request_form.html", {
         "form": form, "challenge": altcha_challenge(),
-        "retention_days": settings.BWV_RETENTION_DAYS, "old_incident": old,
+        "retention_days": settings.BWV_RETENTION_DAYS,
     }, status=400 if form.is_bound else 200)  # fmt: skip
 
 
@@ -103,11 +102,11 @@ def request_status_view(request, token):
             return redirect(request.path)
         except RequestError as exc:
             error = str(exc)
-    old_incident = req.incident_at < timezone.now() - timedelta(days=settings.BWV_RETENTION_DAYS)
+    old_incident = req.incident_at < req.created_at - timedelta(days=settings.BWV_RETENTION_DAYS)
     return render(request, "public/request_status.html", {
         "req": req, "steps": req.steps.filter(public=True), "error": error,
         "overdue": req.due_at and req.due_at < london_date(timezone.now()) and req.is_open,
-        "old_incident": old_incident,
+        "old_incident": old_incident, "retention_days": settings.BWV_RETENTION_DAYS,
     }, status=400 if error else 200)  # fmt: skip
 
 
@@ -258,6 +257,3 @@ def derived_view(request, request_id, footage_id):
     response = HttpResponse(derived_bytes(footage.derived), content_type="video/mp4")
     response["Cache-Control"] = "private, no-store"
     return response
-
-
-__all__ = ["AccessRequest"]

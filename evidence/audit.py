@@ -10,7 +10,8 @@ Guarantees:
   gaps; the lock is held until the caller's transaction commits, so an event that is rolled back
   takes its sequence number with it;
 - on PostgreSQL a trigger refuses UPDATE, DELETE and TRUNCATE on the table, for every role; only
-  someone who can disable triggers can alter history, and then `audit_verify` finds it;
+  someone who can disable triggers can alter history, and then `audit_verify` finds it. The
+  application's own role cannot: it may only read and insert here (`db_grant_app_role`);
 - a checkpoint (sequence number and hash of the head, signed with Ed25519) is written every few
   minutes to the bucket, under Object Lock where it has it, where the database cannot rewrite it:
   a rewrite of the whole chain, or a tail cut off, shows against the last checkpoint. Events after

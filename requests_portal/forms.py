@@ -27,16 +27,22 @@ def altcha_challenge() -> dict:
 
 
 def altcha_verify(payload: str) -> bool:
-    """A solved, signed, unexpired challenge, used once."""
+    """A solved, signed, unexpired challenge, used once.
+
+    The payload comes from the public, so it may be anything: the library raises on some shapes it
+    does not expect (a number or a list where the salt goes), and any failure to verify is a failed
+    check, never an error page."""
     if not payload or len(payload) > 2000:
         return False
     try:
         ok, _error = altcha.verify_solution_v1(payload, settings.SECRET_KEY, check_expires=True)
-        signature = json.loads(base64.b64decode(payload))["signature"]
-    except (ValueError, KeyError, TypeError):
+        signature = json.loads(base64.b64decode(payload))["signature"] if ok else None
+    except Exception:  # noqa: BLE001 - hostile input may break the library in any way
+        return False
+    if not ok or not isinstance(signature, str):
         return False
     # A solution is good for one submission: remember it until it would have expired anyway.
-    return bool(ok) and cache.add(f"altcha:{signature}", 1, timeout=30 * 60)
+    return cache.add(f"altcha:{signature}", 1, timeout=30 * 60)
 
 
 class RequestForm(forms.Form):

@@ -152,6 +152,51 @@ def test_bad_input_gets_a_clear_answer_and_saves_nothing(client, overrides, erro
     assert not AccessRequest.objects.exists() and not mail.outbox
 
 
+def _b64(value) -> str:
+    raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+    return base64.b64encode(raw).decode()
+
+
+def _solved_with(client, **changes) -> str:
+    """A real solution of the page's challenge, with some fields replaced."""
+    payload = json.loads(base64.b64decode(solved_pow(client)))
+    return _b64(payload | changes)
+
+
+MALFORMED_POW = {
+    "not base64": lambda client: "%%% not base64 %%%",
+    "base64 of bytes that are not text": lambda client: _b64(b"\xff\xfe\x00\x81"),
+    "base64 of text that is not JSON": lambda client: _b64(b"hello, world"),
+    "JSON of the wrong shape": lambda client: _b64({"hello": "world"}),
+    "a list": lambda client: _b64(["SHA-256", "abc", 1, "salt", "sig"]),
+    "a number": lambda client: _b64(12345),
+    "null": lambda client: _b64(None),
+    "numbers where strings go": lambda client: _b64(
+        {"algorithm": "SHA-256", "challenge": 1, "number": 2, "salt": 3, "signature": 4}
+    ),
+    "a solved challenge with a number as its salt": lambda client: _solved_with(client, salt=7),
+    "a solved challenge with a list as its salt": lambda client: _solved_with(client, salt=["a"]),
+    "a solved challenge with an object as its salt": lambda client: _solved_with(
+        client, salt={"expires": "1"}
+    ),
+    "a solved challenge with a list as its algorithm": lambda client: _solved_with(
+        client, algorithm=["SHA-256"]
+    ),
+    "a solved challenge with an object as its number": lambda client: _solved_with(
+        client, number={"n": 1}
+    ),
+    "too long": lambda client: "A" * 2001,
+}
+
+
+@pytest.mark.parametrize("payload", list(MALFORMED_POW), ids=list(MALFORMED_POW))
+def test_a_malformed_proof_of_work_is_a_failed_check_and_saves_nothing(client, payload):
+    response = submit(client, altcha=MALFORMED_POW[payload](client))
+    assert response.status_code == 400
+    assert b"not a robot" in response.content
+    assert not AccessRequest.objects.exists() and not mail.outbox
+
+
 def test_a_proof_of_work_solution_is_good_for_one_submission_only(client):
     data = form_data(client)
     assert client.post("/requests/", data).status_code == 302

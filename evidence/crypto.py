@@ -93,6 +93,16 @@ class SegmentCipher:
                 f"segment {index} of recording {self.recording_id} failed authentication"
             ) from None
 
+    def seal_all(self, plaintext: bytes) -> bytes:
+        """A small object held in memory, sealed whole in this layout: its segments, in order, the
+        last one marked. What `media.plaintext_range` reads back a range at a time."""
+        seg = self.segment_size
+        count = self.segment_count(len(plaintext))
+        return b"".join(
+            self.seal(i, plaintext[i * seg : (i + 1) * seg], last=i == count - 1)
+            for i in range(count)
+        )
+
     # Layout arithmetic ------------------------------------------------------------------------
     def segment_count(self, plain_length: int) -> int:
         return max(1, -(-plain_length // self.segment_size))

@@ -1,22 +1,38 @@
-"""Reading a recording's plaintext: any byte range, decrypting only the segments it covers."""
+"""Reading a recording's plaintext: any byte range, decrypting only the segments it covers.
+
+The same reads serve any object sealed in a recording's layout (a requester's identity evidence):
+what they need of it is `SealedObject`."""
 
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Iterator
+from typing import Protocol
 
 from evidence.crypto import IntegrityError, SegmentCipher, open_blob, unwrap_data_key
 from evidence.models import Recording
 from evidence.storage import blob_store
 
 
-def recording_cipher(recording: Recording) -> SegmentCipher:
+class SealedObject(Protocol):
+    """A stored object sealed in segments under its own wrapped data key."""
+
+    id: uuid.UUID
+    storage_key: str
+    size_bytes: int
+    segment_size: int
+    kek_id: str
+    wrapped_key: bytes | None
+
+
+def recording_cipher(recording: SealedObject) -> SegmentCipher:
     key = unwrap_data_key(recording.wrapped_key, kek_id=recording.kek_id, recording_id=recording.id)
     return SegmentCipher(key=key, recording_id=recording.id, segment_size=recording.segment_size)
 
 
 def plaintext_range(
-    recording: Recording, start: int, end: int, *, cipher: SegmentCipher | None = None
+    recording: SealedObject, start: int, end: int, *, cipher: SegmentCipher | None = None
 ) -> Iterator[bytes]:
     """Yield the plaintext bytes [start, end) of a recording.
 

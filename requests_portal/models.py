@@ -124,7 +124,18 @@ class RequestStep(models.Model):
 
 
 class IdentityDocument(models.Model):
-    """Identity evidence uploaded by a requester: sealed in storage, deleted once checked."""
+    """Identity evidence uploaded by a requester: sealed in storage, deleted once checked.
+
+    Sealed as a recording is (`evidence.crypto`: its own data key, fixed-size segments), so the
+    disclosure officers' download decrypts it segment by segment as it streams."""
+
+    # The accepted types (checked by their first bytes on upload): how they are named on the
+    # page, and the extension of the downloaded file.
+    KINDS = {
+        "image/jpeg": ("JPEG image", "jpg"),
+        "image/png": ("PNG image", "png"),
+        "application/pdf": ("PDF", "pdf"),
+    }
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     request = models.ForeignKey(AccessRequest, on_delete=models.CASCADE, related_name="documents")
@@ -133,11 +144,20 @@ class IdentityDocument(models.Model):
     wrapped_key = models.BinaryField(null=True)
     content_type = models.CharField(max_length=100)
     size_bytes = models.PositiveIntegerField()
+    segment_size = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Plaintext bytes per sealed segment; empty for a document sealed in one piece",
+    )
     uploaded_at = models.DateTimeField()
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"identity document for {self.request}"
+
+    @property
+    def kind_label(self) -> str:
+        return self.KINDS.get(self.content_type, ("file", ""))[0]
 
 
 class RequestFootage(models.Model):

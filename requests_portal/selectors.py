@@ -7,7 +7,7 @@ from django.http import Http404
 
 from bwv.roles import Role, user_has_role
 from devices.selectors import boroughs_for
-from requests_portal.models import AccessRequest
+from requests_portal.models import AccessRequest, IdentityDocument
 
 
 def request_list_for(*, user) -> QuerySet[AccessRequest]:
@@ -27,3 +27,14 @@ def request_get_for(*, user, request_id) -> AccessRequest:
     if req is None:
         raise Http404
     return req
+
+
+def identity_document_get_for(*, user, request_id, document_id) -> IdentityDocument:
+    """One of a request's identity documents, deleted ones included (their link says so); 404 when
+    the request is out of the user's scope or the document is not this request's."""
+    req = request_get_for(user=user, request_id=request_id)
+    document = req.documents.filter(pk=document_id).first()
+    if document is None:
+        raise Http404
+    document.request = req
+    return document

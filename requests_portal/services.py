@@ -9,6 +9,7 @@ import hashlib
 import logging
 import secrets
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 ID_TYPES = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG", "application/pdf": b"%PDF"}
 ID_MAX_BYTES = 10 * 1024 * 1024
+# Identity evidence is sealed in segments of this size, so a download holds one in memory.
+ID_SEGMENT_SIZE = 256 * 1024
 
 
 class RequestError(Exception):
@@ -218,8 +221,8 @@ def request_ask_identity(*, req: AccessRequest, actor, note: str) -> None:
 
 
 def identity_upload(*, req: AccessRequest, upload) -> IdentityDocument:
-    """Store identity evidence sealed; restart the clock from its receipt."""
-    from evidence.crypto import new_data_key, seal_blob, wrap_data_key
+    """Store identity evidence sealed in segments; restart the clock from its receipt."""
+    from evidence.crypto import SegmentCipher, new_data_key, wrap_data_key
     from evidence.storage import blob_store
 
     _require(req, RequestStatus.AWAITING_ID)
@@ -233,20 +236,56 @@ def identity_upload(*, req: AccessRequest, upload) -> IdentityDocument:
     key = new_data_key()
     kek_id, wrapped = wrap_data_key(key, recording_id=doc_id)
     storage_key = f"identity/{doc_id}"
-    blob_store().put(
-        storage_key, seal_blob(key, recording_id=doc_id, purpose="identity", data=data)
-    )
+    cipher = SegmentCipher(key=key, recording_id=doc_id, segment_size=ID_SEGMENT_SIZE)
+    blob_store().put(storage_key, cipher.seal_all(data))
     now = timezone.now()
     with transaction.atomic():
         doc = IdentityDocument.objects.create(
             id=doc_id, request=req, storage_key=storage_key, kek_id=kek_id, wrapped_key=wrapped,
-            content_type=kind, size_bytes=len(data), uploaded_at=now,
+            content_type=kind, size_bytes=len(data), segment_size=ID_SEGMENT_SIZE,
+            uploaded_at=now,
         )  # fmt: skip
         req.status, req.id_received_at, req.clock_started_at = RequestStatus.IN_PROGRESS, now, now
         req.due_at = _due(req, now)
         req.save(update_fields=["status", "id_received_at", "clock_started_at", "due_at"])
         _step(req, "Proof of identity received", note=f"We must answer by {req.due_at:%d %B %Y}.")
     return doc
+
+
+def identity_document_plaintext(document: IdentityDocument) -> Iterator[bytes]:
+    """The document's bytes, decrypted a segment at a time as they are read; an altered stored
+    object raises `evidence.crypto.IntegrityError` before any of its bytes are returned."""
+    from evidence.crypto import open_blob, unwrap_data_key
+    from evidence.media import plaintext_range
+    from evidence.storage import blob_store
+
+    if document.segment_size:
+        return plaintext_range(document, 0, document.size_bytes)
+    # Sealed in one piece before documents were segmented: at most ID_MAX_BYTES, opened whole.
+    key = unwrap_data_key(document.wrapped_key, kek_id=document.kek_id, recording_id=document.id)
+    sealed = blob_store().get(document.storage_key)
+    return iter([open_blob(key, recording_id=document.id, purpose="identity", sealed=sealed)])
+
+
+@transaction.atomic
+def identity_document_consult(*, document: IdentityDocument, actor) -> None:
+    """Record that a disclosure officer opened a requester's identity evidence, and why
+    (DPA 2018 s.62 "consultation"): in the audit log and in the request's internal history."""
+    req = document.request
+    audit_record(
+        actor=actor,
+        action="identity_document.viewed",
+        obj=document,
+        borough=req.borough,
+        justification=f"checking the requester's identity for {req.reference}",
+        detail={
+            "request": req.reference,
+            "document": str(document.pk),
+            "content_type": document.content_type,
+            "size": document.size_bytes,
+        },
+    )
+    _step(req, "Proof of identity opened", note=document.kind_label, actor=actor, public=False)
 
 
 def identity_checked(*, req: AccessRequest, actor, accepted: bool, note: str = "") -> None:

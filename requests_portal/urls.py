@@ -14,6 +14,11 @@ staff_urlpatterns = [
     path("", views.queue_view, name="disclosure-queue"),
     path("<int:request_id>/", views.request_detail_view, name="disclosure-request"),
     path(
+        "<int:request_id>/identity/<uuid:document_id>",
+        views.identity_document_view,
+        name="disclosure-identity",
+    ),
+    path(
         "<int:request_id>/footage/<int:footage_id>/redact",
         views.redact_view,
         name="disclosure-redact",

@@ -3,6 +3,7 @@ queue and workflow (/disclosure/). Staff pages are scoped by borough; out of sco
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import timedelta
 
@@ -12,7 +13,9 @@ from django.core.cache import cache
 from django.http import Http404, HttpResponse, HttpResponseForbidden, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
 
 from bwv.auth_views import staff_required
 from bwv.web import client_ip
@@ -20,14 +23,21 @@ from evidence.redaction import RedactionError, derived_bytes, propose_face_boxes
 from evidence.zipstream import ZipStream
 from requests_portal.deadlines import london_date
 from requests_portal.forms import RequestForm, altcha_challenge
-from requests_portal.models import Decision, RequestFootage, RequestStatus
-from requests_portal.selectors import request_get_for, request_list_for
+from requests_portal.models import Decision, IdentityDocument, RequestFootage, RequestStatus
+from requests_portal.selectors import (
+    identity_document_get_for,
+    request_get_for,
+    request_list_for,
+)
 from requests_portal.services import (
+    ID_TYPES,
     RequestError,
     candidate_recordings,
     footage_attach,
     footage_redact,
     identity_checked,
+    identity_document_consult,
+    identity_document_plaintext,
     identity_upload,
     release_download,
     release_revoke,
@@ -200,9 +210,51 @@ def request_detail_view(request, request_id):
         "footage": req.footage.select_related("recording", "recording__camera", "derived"),
         "candidates": candidate_recordings(req).select_related("camera", "officer")
         .exclude(pk__in=attached).order_by("started_at")[:100],
-        "documents": req.documents.filter(deleted_at__isnull=True),
+        "documents": req.documents.order_by("uploaded_at"),
+        "documents_to_check": req.documents.filter(deleted_at__isnull=True).count(),
         "today": london_date(timezone.now()),
     })  # fmt: skip
+
+
+@require_GET
+@staff_required
+def identity_document_view(request, request_id, document_id):
+    """A requester's proof of identity, for the disclosure officers who must check it: decrypted
+    as it streams (one segment in memory), always as a download under a name of ours, never shown
+    inline, and each opening audited. Deleted after the check: 410."""
+    if not _may_disclose(request.user):
+        return HttpResponseForbidden("Proof of identity is for disclosure officers.")
+    document = identity_document_get_for(
+        user=request.user, request_id=request_id, document_id=document_id
+    )
+    if document.deleted_at is not None or not document.wrapped_key:
+        return _identity_gone(request, document)
+    try:
+        # The first segment is fetched and authenticated before anything is sent or audited, so
+        # a document deleted a moment ago answers 410 rather than an empty download.
+        chunks = identity_document_plaintext(document)
+        first = next(chunks, b"")
+    except KeyError:
+        return _identity_gone(request, document)
+    identity_document_consult(document=document, actor=request.user)
+    kind = document.content_type if document.content_type in ID_TYPES else None
+    extension = IdentityDocument.KINDS[kind][1] if kind else "bin"
+    filename = f"{document.request.reference}-identity-{str(document.pk)[:8]}.{extension}"
+    response = StreamingHttpResponse(
+        itertools.chain([first], chunks), content_type=kind or "application/octet-stream"
+    )
+    response["Content-Length"] = str(document.size_bytes)
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    # Should a browser render it anyway, it runs nothing and fetches nothing.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+def _identity_gone(request, document: IdentityDocument):
+    context = {"req": document.request, "document": document}
+    return render(request, "staff/identity_gone.html", context, status=410)
 
 
 def _footage_for(request, request_id, footage_id) -> RequestFootage:

@@ -231,6 +231,9 @@ BWV_KEK_CURRENT = _keks.split(",")[0].strip().partition(":")[0]
 
 # -- Retention -----------------------------------------------------------------------------------
 BWV_RETENTION_DAYS = env_int("BWV_RETENTION_DAYS", 31)
+# Every recording is kept at least this many days after it reached the server, however old its
+# start, so a camera docked late is not erased before anyone could look at it. 0 switches it off.
+BWV_MIN_REVIEW_DAYS = max(0, env_int("BWV_MIN_REVIEW_DAYS", 7))
 # Blast-radius guard: a run that would delete more than this share of the stored recordings (and
 # more than BWV_SWEEP_GUARD_MIN of them) stops and alerts instead. A nightly run deletes about
 # 1/31 of the estate; a week of missed nights about a quarter.

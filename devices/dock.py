@@ -10,7 +10,10 @@ is kept and reported. Log lines go to stderr; the exit code is 0 when every clip
 1 when any was not, 2 on a usage error. Several clients may run at once, one per camera folder.
 
 Clip times come from a sidecar `<clip>.json` ({"start": ..., "end": ..., "gps": "lat,lon"}) when
-the camera writes one, else from the file's own creation time and duration.
+the camera writes one, else from the container's creation time and duration. A clip with neither
+(a camera whose clock was never set) is still uploaded, timed by the file's modification time and
+sent with `time_source=file`: the server keeps it as clock suspect instead of it staying on the
+camera for ever.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import logging
 import os
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -182,10 +185,26 @@ def clip_times(path: Path) -> dict[str, str]:
             duration = (container.duration or 0) / av.time_base
     except av.error.FFmpegError as exc:
         raise ClipError(f"cannot read the clip's times: {exc}") from None
-    if not created:
-        raise ClipError("the clip has no creation time and no sidecar .json")
-    start = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    start = _creation_time(created)
+    if start is None:
+        # No time from the camera: the file's modification time (the camera's last write, so the
+        # end of the clip) is the best there is. The server treats it as a suspect clock.
+        log.warning("%s: no creation time in the clip; using the file's time", path.name)
+        end = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+        start = end - timedelta(seconds=duration)
+        return {"start": start.isoformat(), "end": end.isoformat(), "time_source": "file"}
     return {"start": start.isoformat(), "end": (start + timedelta(seconds=duration)).isoformat()}
+
+
+def _creation_time(value: str | None) -> datetime | None:
+    """The container's creation time (UTC, as MP4 and QuickTime store it), or None if unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class Dock:

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Min, Q, QuerySet
 
 from bwv.roles import Role, user_has_role
 from devices.models import (
@@ -60,6 +60,14 @@ def officer_holding_camera(*, camera: Camera, at: datetime) -> Officer | None:
         .first()
     )
     return assignment.officer if assignment else None
+
+
+def camera_registered_at(*, camera: Camera) -> datetime:
+    """The earliest moment the system knows the camera existed: its registration, or an earlier
+    issue recorded for it (an estate entered after its roll-out carries its real issue dates). No
+    clip can have been recorded on it before then."""
+    first_issue = camera.assignments.aggregate(first=Min("issued_at"))["first"]
+    return min(camera.created_at, first_issue) if first_issue else camera.created_at
 
 
 def dock_authenticate(*, key: str) -> Dock | None:

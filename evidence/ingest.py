@@ -10,6 +10,10 @@ Guarantees:
 - a recording becomes `available` only after the whole-file SHA-256 matched the declared one and
   PyAV could read it as video; a rejected upload leaves no object and no recording behind;
 - the same clip from the same camera is one recording, however often it is uploaded or raced;
+- a start the camera's clock cannot have got right is accepted and marked clock suspect, never
+  refused (a refused clip stays on the camera for ever); its deletion date is set when the upload
+  completes, counted from then for a suspect clock, and never within the review window of arrival
+  (evidence/clock.py);
 - no network I/O happens inside a database transaction.
 """
 
@@ -36,6 +40,7 @@ from django.utils.dateparse import parse_datetime
 
 from devices.models import Camera, CameraStatus, Dock
 from devices.selectors import officer_holding_camera
+from evidence.clock import TIME_SOURCES, clock_suspect_reason, deletion_date
 from evidence.crypto import (
     SegmentCipher,
     new_data_key,
@@ -59,7 +64,6 @@ READ_SIZE = 1 << 20
 IN_FLIGHT_PARTS = int(os.environ.get("BWV_INGEST_PARTS_IN_FLIGHT", "4"))
 CHECKPOINT_BYTES = 32 << 20  # without an Upload-Checksum, commit progress about every 32 MiB
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-MAX_CLOCK_SKEW = timedelta(days=1)
 MAX_RECORDING = timedelta(hours=24)
 
 
@@ -132,8 +136,10 @@ def validate_metadata(*, dock: Dock, raw: dict[str, str]) -> ClipMetadata:
         raise IngestError("metadata 'end' is before 'start'")
     if ended - started > MAX_RECORDING:
         raise IngestError("a recording cannot be longer than 24 hours")
-    if started > timezone.now() + MAX_CLOCK_SKEW:
-        raise IngestError("metadata 'start' is in the future")
+    # A start in the future or long ago is not refused: it is a wrong clock, not a bad request, and
+    # the clip is accepted as clock suspect when it completes (see _finish).
+    if raw.get("time_source", "camera") not in TIME_SOURCES:
+        raise IngestError("metadata 'time_source' must be 'camera' or 'file'")
     sha = raw.get("sha256", "").strip().lower()
     if not SHA256_HEX.match(sha):
         raise IngestError("metadata 'sha256' must be the clip's SHA-256 as 64 hex digits")
@@ -204,7 +210,8 @@ def upload_create(*, dock: Dock, length: int, metadata: dict[str, str]) -> Inges
             segment_size=SEGMENT_SIZE,
             kek_id=kek_id,
             wrapped_key=wrapped,
-            delete_after=clip.started_at + timedelta(days=_retention_days()),
+            # Provisional: set for good when the upload completes (_finish), from its arrival.
+            delete_after=timezone.now() + timedelta(days=_retention_days()),
         )
         upload = IngestUpload.objects.create(
             recording=recording,
@@ -519,7 +526,21 @@ def _finish(upload: IngestUpload, token, writer: _PartWriter, hasher) -> IngestU
     if poster:
         store.put(poster_key, seal_blob(writer.cipher.key, recording_id=recording.id, purpose="poster",
                                         data=poster))  # fmt: skip
-    officer = officer_holding_camera(camera=recording.camera, at=recording.started_at)
+    # The clip arrives now: a suspect clock is judged against this instant, and its retention,
+    # the review window and (for a suspect clock) the attribution count from it.
+    arrived = timezone.now()
+    suspect = clock_suspect_reason(
+        camera=recording.camera,
+        started_at=recording.started_at,
+        now=arrived,
+        time_source=upload.metadata.get("time_source", "camera"),
+    )
+    officer = officer_holding_camera(
+        camera=recording.camera, at=arrived if suspect else recording.started_at
+    )
+    delete_after, by_window = deletion_date(
+        started_at=recording.started_at, arrived_at=arrived, suspect=bool(suspect)
+    )
     try:
         with transaction.atomic():
             Recording.objects.filter(pk=recording.pk, state=RecordingState.UPLOADING).update(
@@ -528,7 +549,11 @@ def _finish(upload: IngestUpload, token, writer: _PartWriter, hasher) -> IngestU
                 media_info=info,
                 duration_seconds=info.get("duration_seconds"),
                 poster_key=poster_key if poster else "",
-                available_at=timezone.now(),
+                available_at=arrived,
+                clock_suspect=bool(suspect),
+                clock_suspect_reason=suspect,
+                delete_after=delete_after,
+                review_window_extended=by_window,
             )
             IngestUpload.objects.filter(pk=upload.pk, lease_token=token).update(
                 state=IngestUpload.State.COMPLETE, offset=upload.length, parts=writer.part_list(),
@@ -539,7 +564,10 @@ def _finish(upload: IngestUpload, token, writer: _PartWriter, hasher) -> IngestU
                 actor=upload.dock, action="recording.ingested", obj=recording,
                 detail={"upload": str(upload.id), "sha256": actual, "size": upload.length,
                         "officer": officer.collar_number if officer else None,
-                        "attributed": officer is not None, "media": info},
+                        "attributed": officer is not None, "media": info,
+                        "clock_suspect": suspect or None,
+                        "delete_after": delete_after.isoformat(),
+                        "review_window_extended": by_window},
             )  # fmt: skip
     except IntegrityError:
         # Another upload of the same clip finished first: keep that one, drop this copy.

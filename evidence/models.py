@@ -31,6 +31,15 @@ class RecordingState(models.TextChoices):
     DELETED = "deleted", "Deleted"
 
 
+class ClockSuspect(models.TextChoices):
+    """Why a clip's start time cannot be believed (see evidence/clock.py)."""
+
+    FILE_TIME = "file_time", "The clip carried no creation time: the time is the file's"
+    BEFORE_2000 = "before_2000", "Before 2000: the camera's clock was reset"
+    BEFORE_REGISTRATION = "before_registration", "Before the camera was registered"
+    AHEAD = "ahead", "Ahead of the server's clock"
+
+
 class Recording(models.Model):
     """One clip from one camera. The officer is whoever held the camera when it started recording.
 
@@ -69,6 +78,15 @@ class Recording(models.Model):
     wrapped_key = models.BinaryField(null=True, blank=True)
 
     delete_after = models.DateTimeField(db_index=False)
+    # A start the camera's clock cannot have got right (evidence/clock.py): retention is counted
+    # from arrival and the clip attributed to whoever held the camera then, until a borough admin
+    # corrects the time. The reason stays after a correction, as the record of what was wrong.
+    clock_suspect = models.BooleanField(default=False)
+    clock_suspect_reason = models.CharField(max_length=20, choices=ClockSuspect.choices, blank=True)
+    clock_corrected_at = models.DateTimeField(null=True, blank=True)
+    # True when `delete_after` is the end of the minimum review window after arrival rather than
+    # the retention period: the clip reached the server too late for the period alone.
+    review_window_extended = models.BooleanField(default=False)
     # True while any hold is active; kept by retention.services (under the row lock) so that the
     # sweep's index holds only what may really be deleted, however much evidence is retained.
     held = models.BooleanField(default=False)
@@ -95,6 +113,10 @@ class Recording(models.Model):
             models.CheckConstraint(
                 condition=Q(ended_at__gte=models.F("started_at")), name="recording_ends_after_start"
             ),
+            models.CheckConstraint(
+                condition=Q(clock_suspect=False) | ~Q(clock_suspect_reason=""),
+                name="recording_clock_suspect_has_reason",
+            ),
         ]
         indexes = [
             # Review search: a borough's footage newest first, keyset-paginated on (started_at, id).
@@ -109,6 +131,18 @@ class Recording(models.Model):
                 fields=["delete_after"],
                 condition=Q(state="available", held=False),
                 name="rec_expiry_unheld",
+            ),
+            # The borough admins' list of clock-suspect footage, and the retention page's list of
+            # what the review window keeps: both few among many, so only they are indexed.
+            models.Index(
+                fields=["borough", "delete_after"],
+                condition=Q(state="available", clock_suspect=True),
+                name="rec_clock_suspect",
+            ),
+            models.Index(
+                fields=["delete_after"],
+                condition=Q(state="available", review_window_extended=True),
+                name="rec_review_window",
             ),
             # Deletions left unfinished by a crashed or failed run, picked up by the next.
             models.Index(

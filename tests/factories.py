@@ -95,7 +95,9 @@ def ingested_recording(*, cam: Camera | None = None, data: bytes | None = None,
     from evidence.sample_media import make_clip
 
     if cam is None:
-        cam, _ = issued_camera()
+        # In service since before the clip started: a start before then is a suspect clock.
+        in_service = min(start or timezone.now(), timezone.now() - timedelta(days=90))
+        cam, _ = issued_camera(at=in_service - timedelta(days=1))
     if dock_obj is None:
         dock_obj, _key = dock(borough_code=cam.borough.code)
     data = data or make_clip(seconds=2, tone_hz=200 + next(_seq) % 800)

@@ -22,6 +22,14 @@ from tests import factories as f
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _no_review_window(settings):
+    """These tests make expired footage by uploading clips whose retention has already run out (the
+    process clock cannot move: S3 signs requests with it). The minimum review window would keep
+    such late arrivals for a week; it has its own tests (tests/evidence/test_clock_suspect.py)."""
+    settings.BWV_MIN_REVIEW_DAYS = 0
+
+
 def _sweep(**kwargs):
     kwargs.setdefault("override_reason", "")
     return sweep_expired_recordings(**kwargs)

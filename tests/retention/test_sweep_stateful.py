@@ -6,6 +6,7 @@ import os
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -41,8 +42,9 @@ class RetentionMachine(RuleBasedStateMachine):
     @rule(age_days=st.integers(min_value=0, max_value=40))
     def upload(self, age_days):
         self.n += 1
-        # Clips are recorded in the real past (ingest refuses a start in the future), while the
-        # sweep's clock may have moved ahead: late uploads of old clips are part of the space.
+        # Clips are recorded in the real past (a start in the future is a suspect clock, kept from
+        # arrival), while the sweep's clock may have moved ahead: late uploads of old clips are
+        # part of the space, and the review window must keep them.
         start = timezone.now() - timedelta(days=age_days, minutes=self.n)
         recording = f.ingested_recording(cam=self.cam, dock_obj=self.dock, start=start,
                                          data=self.clip + os.urandom(16))  # fmt: skip
@@ -82,7 +84,14 @@ class RetentionMachine(RuleBasedStateMachine):
 
     @rule()
     def sweep(self):
+        waiting = list(
+            self._mine().filter(state=RecordingState.AVAILABLE).values_list("pk", flat=True)
+        )
         sweep_expired_recordings(now=self.now, batch_size=3, override_reason="property test")
+        # Nothing is taken within the review window after it arrived, however old its start.
+        window = timedelta(days=django_settings.BWV_MIN_REVIEW_DAYS)
+        for r in self._mine().filter(pk__in=waiting, state=RecordingState.DELETED):
+            assert r.available_at + window <= self.now, r.pk
         self.check_after_completed_sweep()
 
     @rule()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 
+from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -48,6 +50,8 @@ from devices.services import (
     officers_import,
     unit_create,
 )
+from evidence.selectors import clock_correctable_get_for, clock_suspect_list_for
+from evidence.services import ClockCorrectionError, recording_correct_time
 
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
 
@@ -290,6 +294,68 @@ def camera_detail_view(request, camera_id):
 def alert_list_view(request):
     return render(
         request, "estate/alerts.html", {"alerts": lost_alert_list_for(user=request.user)[:200]}
+    )
+
+
+# -- Clock-suspect recordings -----------------------------------------------------------------------
+
+
+@estate_required
+def clock_suspect_list_view(request):
+    """Footage whose camera clock was wrong: kept from arrival until an admin corrects its time."""
+    page = _page(request, clock_suspect_list_for(user=request.user))
+    return render(request, "estate/clock_suspect.html", {"page": page})
+
+
+class ClockCorrectionForm(forms.Form):
+    started_at = forms.DateTimeField(
+        label="When the recording really started (London time)",
+        input_formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"],
+        widget=forms.DateTimeInput(
+            attrs={"type": "datetime-local", "step": "1"}, format="%Y-%m-%dT%H:%M:%S"
+        ),
+        error_messages={
+            "required": "Enter the date and time the recording started",
+            "invalid": "Enter a real date and time",
+        },
+    )
+    reason = forms.CharField(
+        label="How do you know?",
+        help_text="For example: the time shown on the custody suite clock in the footage",
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Say how the correct time is known"},
+    )
+
+
+@estate_required
+def clock_correct_view(request, recording_id):
+    recording = clock_correctable_get_for(user=request.user, recording_id=recording_id)
+    form = ClockCorrectionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            recording = recording_correct_time(
+                recording=recording,
+                started_at=form.cleaned_data["started_at"],
+                actor=request.user,
+                reason=form.cleaned_data["reason"],
+            )
+        except ClockCorrectionError as exc:
+            form.add_error("started_at", str(exc))
+        else:
+            messages.success(
+                request,
+                f"Time corrected: {recording.camera.serial} now starts "
+                f"{timezone.localtime(recording.started_at):%d %b %Y %H:%M:%S}, attributed to "
+                f"{recording.officer.display_name if recording.officer else 'nobody'}, deleted "
+                f"after {timezone.localtime(recording.delete_after):%d %b %Y} unless held.",
+            )
+            return redirect("estate-clock")
+    return render(
+        request,
+        "estate/clock_correct.html",
+        {"recording": recording, "form": form, "review_days": settings.BWV_MIN_REVIEW_DAYS},
+        status=400 if form.errors else 200,
     )
 
 

@@ -176,6 +176,44 @@ def recording_search(*, user, filters: SearchFilters, cursor: str = "", limit: i
     return Page(rows, _encode_cursor(rows[-1]) if more and rows else None)
 
 
+def clock_suspect_list_for(*, user) -> QuerySet[Recording]:
+    """Stored recordings whose camera clock is suspect, for the estate admins of their borough
+    (system admins: every borough), soonest deletion first. Grants give no access here:
+    correcting a time re-attributes footage, which is the borough's own business."""
+    return (
+        _clock_scope(user=user)
+        .filter(clock_suspect=True)
+        .select_related("camera", "officer", "borough")
+        .order_by("delete_after", "id")
+    )
+
+
+def clock_correctable_get_for(*, user, recording_id) -> Recording:
+    """A recording whose time the admin may correct: clock suspect, or corrected before (so a
+    wrong correction can itself be put right). 404 otherwise, the same for missing and not yours."""
+    try:
+        pk = uuid.UUID(str(recording_id))
+    except ValueError:
+        raise Http404 from None
+    recording = (
+        _clock_scope(user=user)
+        .filter(Q(clock_suspect=True) | Q(clock_corrected_at__isnull=False), pk=pk)
+        .select_related("camera", "officer", "borough", "dock")
+        .first()
+    )
+    if recording is None:
+        raise Http404
+    return recording
+
+
+def _clock_scope(*, user) -> QuerySet[Recording]:
+    if not user_has_role(user, Role.SYSTEM_ADMIN, Role.BOROUGH_ADMIN):
+        return Recording.objects.none()
+    return Recording.objects.filter(
+        state=RecordingState.AVAILABLE, borough__in=boroughs_for(user=user)
+    )
+
+
 def case_list_for(*, user) -> QuerySet[Case]:
     """Cases of the boroughs the user works in (system admins: all); officers see none."""
     borough_ids = _staff_borough_ids(user=user, with_grants=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from devices.models import Borough, Dock
 from evidence.audit import audit_append
+from evidence.clock import EARLIEST_PLAUSIBLE, deletion_date
 from evidence.models import (
     AuditEvent,
     Bookmark,
@@ -151,6 +152,102 @@ def recording_consult(*, recording: Recording, actor, purpose: str) -> AuditEven
         raise FlagError("say why you are viewing this footage: a crime reference or a short reason")
     return audit_record(actor=actor, action="recording.viewed", obj=recording,
                         justification=purpose[:500])  # fmt: skip
+
+
+class ClockCorrectionError(Exception):
+    """A start time that cannot be set, with a message for the admin who gave it."""
+
+
+@transaction.atomic
+def recording_correct_time(
+    *, recording: Recording, started_at: datetime, actor, reason: str
+) -> Recording:
+    """Correct the start of a recording whose camera clock was wrong (a borough admin of its
+    borough or a system admin). Start and end move by the same amount; the clip is attributed to
+    whoever held the camera at the corrected start and its deletion date is counted from it, but
+    never earlier than the review window after arrival, nor earlier than before for held footage.
+    The suspect mark is cleared; the event keeps the old and new times and the reason."""
+    from bwv.roles import Role, user_has_role
+    from devices.selectors import boroughs_for, camera_registered_at, officer_holding_camera
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ClockCorrectionError("say how the correct time is known")
+    if timezone.is_naive(started_at):
+        raise ValueError("started_at must be an aware datetime")
+    # The recording row first, as holds and the sweep lock it: a sweep deleting it waits or wins.
+    locked = (
+        Recording.objects.select_for_update(of=("self",))
+        .select_related("camera", "officer")
+        .get(pk=recording.pk)
+    )
+    may = user_has_role(actor, Role.SYSTEM_ADMIN) or (
+        user_has_role(actor, Role.BOROUGH_ADMIN)
+        and boroughs_for(user=actor).filter(pk=locked.borough_id).exists()
+    )
+    if not may:
+        raise ClockCorrectionError("only an admin of the recording's borough can correct its time")
+    if locked.state != RecordingState.AVAILABLE:
+        raise ClockCorrectionError("the recording is no longer stored")
+    if not (locked.clock_suspect or locked.clock_corrected_at):
+        raise ClockCorrectionError(
+            "only a recording whose camera clock is suspect can be corrected"
+        )
+    shift = started_at - locked.started_at
+    ended_at = locked.ended_at + shift
+    local = timezone.localtime
+    if started_at < EARLIEST_PLAUSIBLE:
+        raise ClockCorrectionError("the corrected start is before 2000")
+    registered = camera_registered_at(camera=locked.camera)
+    if started_at < registered:
+        raise ClockCorrectionError(
+            f"camera {locked.camera.serial} was registered on {local(registered):%d %b %Y %H:%M}: "
+            "the recording cannot start before then"
+        )
+    if ended_at > locked.available_at:
+        raise ClockCorrectionError(
+            f"the recording reached the server at {local(locked.available_at):%d %b %Y %H:%M:%S}; "
+            f"starting then it would end at {local(ended_at):%d %b %Y %H:%M:%S}, after it arrived"
+        )
+    officer = officer_holding_camera(camera=locked.camera, at=started_at)
+    delete_after, by_window = deletion_date(
+        started_at=started_at, arrived_at=locked.available_at, suspect=False
+    )
+    if locked.held and delete_after < locked.delete_after:
+        # Held footage keeps the longer date, so lifting the hold later cannot expose it sooner.
+        delete_after, by_window = locked.delete_after, locked.review_window_extended
+    before = {
+        "started_at": locked.started_at.isoformat(),
+        "ended_at": locked.ended_at.isoformat(),
+        "officer": locked.officer.collar_number if locked.officer else None,
+        "delete_after": locked.delete_after.isoformat(),
+        "clock_suspect": locked.clock_suspect_reason if locked.clock_suspect else None,
+    }
+    Recording.objects.filter(pk=locked.pk).update(
+        started_at=started_at,
+        ended_at=ended_at,
+        officer=officer,
+        delete_after=delete_after,
+        review_window_extended=by_window,
+        clock_suspect=False,
+        clock_corrected_at=timezone.now(),
+    )
+    locked.refresh_from_db()
+    after = {
+        "started_at": locked.started_at.isoformat(),
+        "ended_at": locked.ended_at.isoformat(),
+        "officer": officer.collar_number if officer else None,
+        "delete_after": delete_after.isoformat(),
+        "review_window_extended": by_window,
+    }
+    audit_record(
+        actor=actor,
+        action="recording.time_corrected",
+        obj=locked,
+        justification=reason,
+        detail={"before": before, "after": after, "shift_seconds": shift.total_seconds()},
+    )
+    return locked
 
 
 @transaction.atomic

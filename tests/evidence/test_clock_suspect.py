@@ -11,8 +11,9 @@ from django.db import connection
 from django.utils import timezone
 
 from bwv.roles import Role
-from devices.services import camera_issue
-from evidence.models import AuditEvent, ClockSuspect, Recording, RecordingState
+from devices.services import camera_issue, camera_return
+from evidence.models import AuditEvent, ClockSuspect, FlagKind, Recording, RecordingState
+from evidence.services import ClockCorrectionError, recording_correct_time, recording_flag
 from evidence.storage import blob_store
 from retention.sweep import sweep_expired_recordings
 from tests import factories as f
@@ -157,6 +158,159 @@ def test_a_longer_review_window_extends_even_a_suspect_clip(tus, cam, small_clip
     recording = _ingest(tus, cam, small_clip, started=FLAT_BATTERY)
     assert recording.delete_after == recording.available_at + timedelta(days=45)
     assert recording.clock_suspect and recording.review_window_extended
+
+
+# -- Correcting the time ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def handed_over(db):
+    """A camera held by A for 50 days, then by B for the last 10."""
+    now = timezone.now()
+    cam = f.camera()
+    first, second = f.officer(), f.officer()
+    admin = f.user(Role.BOROUGH_ADMIN)
+    camera_issue(camera=cam, officer=first, actor=admin, at=now - timedelta(days=60))
+    camera_return(camera=cam, actor=admin, at=now - timedelta(days=10))
+    camera_issue(camera=cam, officer=second, actor=admin, at=now - timedelta(days=10))
+    return cam, first, second, admin
+
+
+def test_correcting_the_time_recomputes_attribution_and_retention_and_is_audited(
+    tus, small_clip, handed_over
+):
+    cam, first, second, admin = handed_over
+    recording = _ingest(tus, cam, small_clip, started=FLAT_BATTERY)
+    assert recording.officer == second
+    corrected = (timezone.now() - timedelta(days=20)).replace(microsecond=0)
+
+    recording = recording_correct_time(
+        recording=recording,
+        started_at=corrected,
+        actor=admin,
+        reason="custody clock visible at 00:12 in the footage",
+    )
+
+    assert recording.started_at == corrected
+    assert recording.ended_at == corrected + timedelta(seconds=2)  # moved by the same amount
+    assert recording.officer == first  # who held the camera at the corrected start
+    assert recording.delete_after == corrected + timedelta(days=31)
+    assert not recording.clock_suspect and not recording.review_window_extended
+    assert recording.clock_suspect_reason == ClockSuspect.BEFORE_2000  # what was wrong, kept
+    assert recording.clock_corrected_at is not None
+    event = AuditEvent.objects.get(action="recording.time_corrected", object_id=str(recording.pk))
+    assert event.actor_label == admin.get_username()
+    assert event.justification == "custody clock visible at 00:12 in the footage"
+    detail = event.detail
+    assert detail["before"]["started_at"] == FLAT_BATTERY.isoformat()
+    assert detail["after"]["started_at"] == corrected.isoformat()
+    assert detail["before"]["officer"] == second.collar_number
+    assert detail["after"]["officer"] == first.collar_number
+
+
+def test_a_correction_never_leaves_less_than_the_review_window_after_arrival(
+    tus, small_clip, handed_over
+):
+    cam, _first, _second, admin = handed_over
+    recording = _ingest(tus, cam, small_clip, started=FLAT_BATTERY)
+    recording = recording_correct_time(
+        recording=recording,
+        actor=admin,
+        reason="officer's notes",
+        started_at=timezone.now() - timedelta(days=28),
+    )
+    assert recording.delete_after == recording.available_at + timedelta(days=7)
+    assert recording.review_window_extended
+
+
+def test_a_correction_never_shortens_the_retention_of_held_footage(tus, small_clip, handed_over):
+    cam, _first, _second, admin = handed_over
+    recording = _ingest(tus, cam, small_clip, started=FLAT_BATTERY)
+    recording_flag(
+        recording=recording,
+        kind=FlagKind.EVIDENCE,
+        actor=f.user(Role.CUSTODY_SERGEANT),
+        crime_reference="5201234/26",
+        reason="assault",
+    )
+    recording.refresh_from_db()
+    before = recording.delete_after
+    recording = recording_correct_time(
+        recording=recording,
+        actor=admin,
+        reason="officer's notes",
+        started_at=timezone.now() - timedelta(days=28),
+    )
+    assert recording.delete_after == before
+
+
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        ("in 1999", "before 2000"),
+        ("before the camera existed", "was registered on"),
+        ("ending after it arrived", "after it arrived"),
+    ],
+)
+def test_an_impossible_corrected_time_is_refused_and_changes_nothing(
+    small_clip, handed_over, when, message
+):
+    cam, _first, _second, admin = handed_over
+    recording = f.ingested_recording(cam=cam, data=small_clip, start=FLAT_BATTERY)
+    started = {
+        "in 1999": datetime(1999, 12, 31, 23, 0, tzinfo=UTC),
+        "before the camera existed": timezone.now() - timedelta(days=61),
+        "ending after it arrived": recording.available_at - timedelta(seconds=1),
+    }[when]
+    with pytest.raises(ClockCorrectionError, match=message):
+        recording_correct_time(
+            recording=recording, started_at=started, actor=admin, reason="a guess"
+        )
+    _assert_unchanged(recording)
+
+
+@pytest.mark.parametrize(
+    ("who", "reason"),
+    [("sergeant", "the footage"), ("other borough", "the footage"), ("admin", "  ")],
+)
+def test_only_the_boroughs_admin_with_a_reason_may_correct(small_clip, handed_over, who, reason):
+    cam, _first, _second, admin = handed_over
+    recording = f.ingested_recording(cam=cam, data=small_clip, start=FLAT_BATTERY)
+    actor = {
+        "sergeant": f.user(Role.CUSTODY_SERGEANT),
+        "other borough": f.user(Role.BOROUGH_ADMIN, borough_code="EK"),
+        "admin": admin,
+    }[who]
+    with pytest.raises(ClockCorrectionError):
+        recording_correct_time(
+            recording=recording,
+            actor=actor,
+            reason=reason,
+            started_at=timezone.now() - timedelta(days=2),
+        )
+    _assert_unchanged(recording)
+
+
+def test_a_trusted_time_cannot_be_corrected(small_clip, handed_over):
+    cam, _first, _second, admin = handed_over
+    recording = f.ingested_recording(
+        cam=cam, data=small_clip, start=timezone.now() - timedelta(hours=2)
+    )
+    with pytest.raises(ClockCorrectionError, match="only a recording whose camera clock"):
+        recording_correct_time(
+            recording=recording,
+            actor=admin,
+            reason="typo",
+            started_at=timezone.now() - timedelta(days=2),
+        )
+    _assert_unchanged(recording)
+
+
+def _assert_unchanged(recording: Recording) -> None:
+    fresh = Recording.objects.get(pk=recording.pk)
+    fields = ("started_at", "ended_at", "officer_id", "delete_after", "clock_suspect")
+    assert [getattr(fresh, n) for n in fields] == [getattr(recording, n) for n in fields]
+    assert not AuditEvent.objects.filter(action="recording.time_corrected").exists()
 
 
 # -- Footage stored before the change ---------------------------------------------------------------

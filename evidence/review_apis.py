@@ -60,6 +60,15 @@ class RecordingOutput(serializers.Serializer):
     size_bytes = serializers.IntegerField()
     held = serializers.BooleanField()
     delete_after = serializers.DateTimeField()
+    clock_suspect = serializers.BooleanField(
+        help_text="The camera's clock cannot have been right: the start is what it claimed"
+    )
+    clock_suspect_reason = serializers.CharField(
+        help_text="Why the clock is (or, once corrected, was) suspect; empty if it never was"
+    )
+    review_window_extended = serializers.BooleanField(
+        help_text="delete_after is the end of the minimum review window after arrival"
+    )
 
 
 class RecordingListApi(ReviewApi):

@@ -11,6 +11,8 @@ from bwv.roles import Role, user_has_role
 from evidence.selectors import BOROUGH_ROLES, recording_list_for
 from retention.models import RetentionPolicy
 
+WINDOW_LISTED = 20
+
 
 def default_policy() -> RetentionPolicy | None:
     return RetentionPolicy.objects.filter(is_default=True).first()
@@ -57,7 +59,17 @@ def retention_report_for(*, user, now, days: int = 7) -> dict | None:
         held=False,
         delete_after__lt=now - timedelta(days=1),
     ).count()
+    # Footage that arrived too late for its retention period alone to leave the review window:
+    # what the window is keeping now, soonest deletion first.
+    by_window = recordings.filter(
+        state=RecordingState.AVAILABLE, review_window_extended=True, delete_after__gt=now
+    )
     return {
+        "review_days": settings.BWV_MIN_REVIEW_DAYS,
+        "window_count": by_window.count(),
+        "window_next": list(
+            by_window.select_related("camera").order_by("delete_after", "id")[:WINDOW_LISTED]
+        ),
         "runs": list(SweepRun.objects.all()[:20]),
         "due": list(due),
         "overdue": overdue,

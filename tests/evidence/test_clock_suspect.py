@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from bwv.roles import Role
 from devices.services import camera_issue, camera_return
@@ -364,3 +365,13 @@ def test_the_migration_protects_footage_already_stored():
     assert late.delete_after == now - timedelta(hours=1) + timedelta(days=7)
     assert not usual.clock_suspect and not usual.review_window_extended
     assert usual.delete_after == now + timedelta(days=29)
+
+
+def test_the_review_api_says_when_a_clock_is_suspect(tus, cam, small_clip):
+    recording = _ingest(tus, cam, small_clip, started=FLAT_BATTERY)
+    api = APIClient()
+    f.sign_in(api, f.user(Role.CUSTODY_SERGEANT))
+    data = api.get(f"/api/v1/recordings/{recording.pk}/").json()
+    assert data["clock_suspect"] is True
+    assert data["clock_suspect_reason"] == ClockSuspect.BEFORE_2000
+    assert data["review_window_extended"] is False

@@ -74,5 +74,5 @@ def test_the_page_costs_the_same_queries_however_many_runs(
     client.get(URL)
     for i in range(30):
         SweepRun.objects.create(started_at=timezone.now() - timedelta(days=i + 1))
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(14):
         assert client.get(URL).status_code == 200

@@ -341,7 +341,8 @@ def clock_correct_view(request, recording_id):
                 reason=form.cleaned_data["reason"],
             )
         except ClockCorrectionError as exc:
-            form.add_error("started_at", str(exc))
+            message = str(exc)
+            form.add_error("started_at", message[:1].upper() + message[1:])
         else:
             messages.success(
                 request,

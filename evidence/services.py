@@ -206,8 +206,9 @@ def recording_correct_time(
         )
     if ended_at > locked.available_at:
         raise ClockCorrectionError(
-            f"the recording reached the server at {local(locked.available_at):%d %b %Y %H:%M:%S}; "
-            f"starting then it would end at {local(ended_at):%d %b %Y %H:%M:%S}, after it arrived"
+            f"the recording reached the server at {local(locked.available_at):%d %b %Y %H:%M:%S}, "
+            f"so it must have ended by then; from this start it would end at "
+            f"{local(ended_at):%d %b %Y %H:%M:%S}"
         )
     officer = officer_holding_camera(camera=locked.camera, at=started_at)
     delete_after, by_window = deletion_date(

@@ -152,7 +152,7 @@ def test_a_time_after_the_clip_arrived_is_refused_with_the_reason(client, harrow
     f.signed_in(client, Role.BOROUGH_ADMIN, borough_code="QA")
     response = client.post(f"{LIST}{harrow.pk}/", _form(timezone.now()))
     assert response.status_code == 400
-    assert "after it arrived" in response.content.decode()
+    assert "must have ended by then" in response.content.decode()
     assert _unchanged(harrow)
 
 

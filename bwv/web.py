@@ -6,6 +6,7 @@ import csv
 from collections.abc import Iterable
 
 from django.http import HttpResponse
+from django.utils.http import url_has_allowed_host_and_scheme
 
 
 def client_ip(request) -> str:
@@ -26,3 +27,21 @@ def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> 
     for row in rows:
         writer.writerow([spreadsheet_safe(v) for v in row])
     return response
+
+
+def safe_local_path(request, target: str | None, default: str) -> str:
+    """`target` when it is a path on this site, else `default`: never a redirect elsewhere.
+
+    Only a path that starts with one "/" is taken: no scheme, no host, and none of the forms that
+    browsers read as another host ("//evil.example", "/\\evil.example").
+    """
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    ):
+        return target
+    return default

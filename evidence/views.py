@@ -11,11 +11,13 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from bwv.auth_views import staff_required
 from bwv.roles import Role, user_has_role
+from bwv.web import safe_local_path
 from devices.models import Borough
 from devices.selectors import user_borough
 from evidence.media import recording_poster
@@ -279,7 +281,8 @@ def recording_bulk_flag_view(request):
         messages.success(request, f"Flagged {done} recording(s).")
     for reason in sorted(set(refused)):
         messages.error(request, f"Not flagged ({refused.count(reason)}): {reason}")
-    return redirect(request.POST.get("back") or "recording-search")
+    # Back to the search the form came from: a path of this site only, never another site.
+    return redirect(safe_local_path(request, request.POST.get("back"), reverse("recording-search")))
 
 
 @staff_required

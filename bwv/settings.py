@@ -98,7 +98,8 @@ CSRF_TRUSTED_ORIGINS = env_list("BWV_CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = os.environ.get("BWV_SITE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin site is ours (bwv.admin_site): staff *and* verified by the second factor.
+    "bwv.apps.BwvAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -107,6 +108,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "axes",
     "rest_framework",
     "rest_framework.authtoken",
@@ -310,6 +312,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 OTP_TOTP_ISSUER = os.environ.get("BWV_TOTP_ISSUER", "BWV evidence")
+# The admin never shows a device's secret (TOTP key, backup codes); our own device admins hide them
+# too, this covers any other django-otp admin page.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 SESSION_COOKIE_AGE = env_int("BWV_SESSION_IDLE_SECONDS", 30 * 60)

@@ -1,43 +1,59 @@
-"""Staff sign-in: password (locked out after repeated failures by django-axes), then a TOTP code.
+"""Staff sign-in: password (locked out after repeated failures by django-axes), then a second factor.
 
 Every staff role needs the second factor. A first sign-in enrols an authenticator app from a QR
-code (rendered here as SVG, nothing fetched from elsewhere). Sign-ins and failed sign-ins are
-audited. `staff_required` guards every staff page: signed in *and* verified by TOTP.
+code (rendered here as SVG, nothing fetched from elsewhere) and then shows single-use backup codes
+once; a backup code stands in for the authenticator when the phone is lost. The session key changes
+when the second factor is verified, so a session id known before that step is worth nothing after
+it. Sign-ins, failed sign-ins, backup codes and second-factor resets are audited. `staff_required`
+guards every staff page: signed in *and* verified by the second factor.
 """
 
 from __future__ import annotations
 
 import base64
 import functools
+import re
 from io import BytesIO
 from urllib.parse import urlencode
 
 import qrcode
 import qrcode.image.svg
 from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django_otp import login as otp_login
+from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from bwv.web import client_ip
+from bwv.roles import Role, user_has_role
+from bwv.services import (
+    AccountError,
+    backup_codes_issue,
+    backup_codes_left,
+    second_factor_reset,
+)
+from bwv.web import client_ip, safe_local_path
 from evidence.services import audit_record
 
 OTP_URL = "/accounts/otp/"
+BACKUP_CODES_URL = "/accounts/backup-codes/"
+# Backup codes waiting to be shown, once, on the next page (never stored anywhere else in clear
+# but where django-otp keeps them).
+NEW_CODES_SESSION_KEY = "bwv_new_backup_codes"
+TOTP_CODE = re.compile(r"[0-9]{6}")
 
 
 def _safe_next(request, default: str = "/") -> str:
-    target = request.POST.get("next") or request.GET.get("next") or default
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                       require_https=request.is_secure()):  # fmt: skip
-        return target
-    return default
+    return safe_local_path(request, request.POST.get("next") or request.GET.get("next"), default)
 
 
 def staff_required(view):
-    """Signed in with password and TOTP; otherwise off to the step that is missing."""
+    """Signed in with password and second factor; otherwise off to the step that is missing."""
 
     @functools.wraps(view)
     def wrapped(request, *args, **kwargs):
@@ -55,9 +71,13 @@ class SignInView(auth_views.LoginView):
 
     def form_invalid(self, form):
         username = (form.data.get("username") or "")[:150]
-        audit_record(actor=None, action="auth.sign_in_failed", object_type="auth.user",
-                     object_id=username or "-",
-                     detail={"ip": client_ip(self.request)})  # fmt: skip
+        audit_record(
+            actor=None,
+            action="auth.sign_in_failed",
+            object_type="auth.user",
+            object_id=username or "-",
+            detail={"ip": client_ip(self.request)},
+        )
         return super().form_invalid(form)
 
     def get_success_url(self):
@@ -67,10 +87,17 @@ class SignInView(auth_views.LoginView):
 
 class TokenForm(forms.Form):
     token = forms.CharField(
-        label="Code from your authenticator app", min_length=6, max_length=8,
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
-                                      "autofocus": True}),
-    )  # fmt: skip
+        label="Code from your authenticator app",
+        min_length=6,
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false"}
+        ),
+    )
+
+    def clean_token(self) -> str:
+        # Backup codes are shown in two groups of four; spaces, hyphens and case do not matter.
+        return re.sub(r"[\s-]", "", self.cleaned_data["token"]).lower()
 
 
 def _qr_svg(url: str) -> str:
@@ -80,8 +107,30 @@ def _qr_svg(url: str) -> str:
     return out.getvalue().decode()
 
 
+def _wait_message(device) -> str | None:
+    allowed, why = device.verify_is_allowed()
+    if allowed:
+        return None
+    wait = (why or {}).get("locked_until")
+    seconds = max(1, int((wait - timezone.now()).total_seconds()) + 1) if wait else 1
+    return f"Too many wrong codes: wait {seconds} seconds and try again."
+
+
+def _signed_in(request, device, *, factor: str) -> None:
+    """The second factor is verified: mark the session, then give it a new key, so that a session
+    id seen before this step (a shared machine, a fixation attempt) is not a signed-in one."""
+    otp_login(request, device)
+    request.session.cycle_key()
+    audit_record(
+        actor=request.user,
+        action="auth.signed_in",
+        obj=request.user,
+        detail={"ip": client_ip(request), "factor": factor},
+    )
+
+
 def otp_step(request):
-    """Verify a TOTP code; on the first sign-in, enrol the authenticator first."""
+    """Verify a TOTP code or a backup code; on the first sign-in, enrol the authenticator first."""
     if not request.user.is_authenticated:
         return redirect("/accounts/login/")
     user = request.user
@@ -89,31 +138,124 @@ def otp_step(request):
     device = confirmed or TOTPDevice.objects.filter(user=user, confirmed=False).first()
     if device is None:
         device = TOTPDevice.objects.create(user=user, name="Authenticator", confirmed=False)
+    enrolling = not device.confirmed
+    backup = None if enrolling else StaticDevice.objects.filter(user=user, confirmed=True).first()
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        allowed, why = device.verify_is_allowed()
-        if not allowed:
-            wait = (why or {}).get("locked_until")
-            seconds = max(1, int((wait - timezone.now()).total_seconds()) + 1) if wait else 1
-            form.add_error("token", f"Too many wrong codes: wait {seconds} seconds and try again.")
-        elif device.verify_token(form.cleaned_data["token"].strip()):
-            if not device.confirmed:
-                device.confirmed = True
-                device.save(update_fields=["confirmed"])
-                audit_record(actor=user, action="auth.totp_enrolled", obj=user)
-            otp_login(request, device)
-            audit_record(actor=user, action="auth.signed_in", obj=user,
-                         detail={"ip": client_ip(request)})  # fmt: skip
-            return redirect(_safe_next(request))
+        code = form.cleaned_data["token"]
+        # Six digits are the authenticator's; anything else can only be a backup code.
+        by_backup = not TOTP_CODE.fullmatch(code)
+        checked = backup if by_backup else device
+        if checked is None:
+            form.add_error("token", "Enter the six digits your authenticator app shows.")
+        elif wait := _wait_message(checked):
+            form.add_error("token", wait)
+        elif checked.verify_token(code):
+            return _second_factor_passed(request, checked, by_backup=by_backup)
         else:
-            audit_record(actor=user, action="auth.sign_in_failed", obj=user,
-                         detail={"ip": client_ip(request), "step": "totp"})  # fmt: skip
-            form.add_error(
-                "token", "That code is not right. Check the time on your phone and try again."
+            audit_record(
+                actor=user,
+                action="auth.sign_in_failed",
+                obj=user,
+                detail={"ip": client_ip(request), "step": "backup_code" if by_backup else "totp"},
             )
-    context = {"form": form, "enrolling": not device.confirmed, "next": _safe_next(request)}
-    if not device.confirmed:
+            form.add_error(
+                "token",
+                "That backup code is not right, or it was used already."
+                if by_backup
+                else "That code is not right. Check the time on your phone and try again.",
+            )
+    context = {"form": form, "enrolling": enrolling, "next": _safe_next(request)}
+    if enrolling:
         context["qr_svg"] = _qr_svg(device.config_url)
         # For apps that cannot scan: the same secret, in the base32 that authenticator apps take.
         context["secret"] = base64.b32encode(device.bin_key).decode().rstrip("=")
     return render(request, "registration/otp.html", context)
+
+
+def _second_factor_passed(request, device, *, by_backup: bool):
+    user = request.user
+    next_path = _safe_next(request)
+    if by_backup:
+        _signed_in(request, device, factor="backup_code")
+        left = backup_codes_left(user=user)
+        audit_record(actor=user, action="auth.backup_code_used", obj=user, detail={"left": left})
+        messages.warning(
+            request,
+            f"You signed in with a backup code; {left} left. If your phone is lost, ask a system "
+            "admin to reset your second factor, then set up the authenticator again.",
+        )
+        return redirect(next_path)
+    if not device.confirmed:
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        audit_record(actor=user, action="auth.totp_enrolled", obj=user)
+    _signed_in(request, device, factor="totp")
+    if backup_codes_left(user=user) == 0:
+        # At enrolment (and for anyone who has used them all): a new set, shown once, next.
+        request.session[NEW_CODES_SESSION_KEY] = backup_codes_issue(user=user, actor=user)
+        return redirect(f"{BACKUP_CODES_URL}?{urlencode({'next': next_path})}")
+    return redirect(next_path)
+
+
+@never_cache
+@staff_required
+def backup_codes_view(request):
+    """The backup codes just issued, shown this once: the session forgets them as they are shown."""
+    codes = request.session.pop(NEW_CODES_SESSION_KEY, None)
+    return render(
+        request,
+        "registration/backup_codes.html",
+        {
+            "codes": [f"{code[:4]} {code[4:]}" for code in codes or []],
+            "left": backup_codes_left(user=request.user),
+            "next": _safe_next(request),
+        },
+    )
+
+
+class SecondFactorResetForm(forms.Form):
+    username = forms.CharField(
+        label="User name",
+        max_length=150,
+        error_messages={"required": "Enter the user name of the person who lost their phone."},
+    )
+    reason = forms.CharField(
+        label="Reason",
+        max_length=500,
+        error_messages={"required": "Enter the reason for the reset."},
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For example: phone lost on 3 March, reported by the officer in person.",
+    )
+
+    def clean_username(self):
+        user = get_user_model().objects.filter(username=self.cleaned_data["username"]).first()
+        if user is None:
+            raise forms.ValidationError("There is no user with that name.")
+        return user
+
+
+@never_cache
+@staff_required
+def second_factor_reset_view(request):
+    """A system admin resets the second factor of someone who lost their phone, with a reason."""
+    if not user_has_role(request.user, Role.SYSTEM_ADMIN):
+        raise Http404
+    form = SecondFactorResetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        target = form.cleaned_data["username"]
+        try:
+            done = second_factor_reset(
+                user=target, actor=request.user, reason=form.cleaned_data["reason"]
+            )
+        except AccountError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request,
+                f"The second factor of {target.get_username()} was reset: "
+                f"{done['devices_removed']} device(s) removed, {done['sessions_ended']} "
+                "session(s) ended. They set up an authenticator at their next sign-in.",
+            )
+            return redirect("second-factor-reset")
+    return render(request, "staff/second_factor_reset.html", {"form": form})

@@ -315,6 +315,8 @@ OTP_TOTP_ISSUER = os.environ.get("BWV_TOTP_ISSUER", "BWV evidence")
 # The admin never shows a device's secret (TOTP key, backup codes); our own device admins hide them
 # too, this covers any other django-otp admin page.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# Backup codes issued at enrolment (each works once): the way back in for someone whose phone is lost.
+BWV_BACKUP_CODES = env_int("BWV_BACKUP_CODES", 10)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 SESSION_COOKIE_AGE = env_int("BWV_SESSION_IDLE_SECONDS", 30 * 60)

@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from bwv.auth_views import staff_required
+from bwv.roles import Role, user_has_role
 
 log = logging.getLogger(__name__)
 
@@ -57,4 +58,8 @@ def healthz(request):
 
 @staff_required
 def home(request):
-    return render(request, "staff/home.html")
+    return render(
+        request,
+        "staff/home.html",
+        {"is_system_admin": user_has_role(request.user, Role.SYSTEM_ADMIN)},
+    )

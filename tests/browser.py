@@ -7,8 +7,9 @@ from django_otp.oath import totp
 PASSWORD = "correct-horse-battery-9"
 
 
-def sign_in(page, live_server, user, next_path: str = "/") -> None:
-    """Password, then enrol TOTP from the page and type the current code."""
+def sign_in(page, live_server, user, next_path: str = "/") -> list[str]:
+    """Password, then enrol TOTP from the page and type the current code; then the backup codes
+    are shown once, and the page goes on to `next_path`. Returns the backup codes shown."""
     page.goto(f"{live_server.url}{next_path}")
     page.fill("#id_username", user.username)
     page.fill("#id_password", PASSWORD)
@@ -18,3 +19,10 @@ def sign_in(page, live_server, user, next_path: str = "/") -> None:
     key = base64.b32decode(secret + "=" * (-len(secret) % 8))
     page.fill("#id_token", f"{totp(key):06d}")
     page.click("#otp-form button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/otp/" not in url)
+    if "/accounts/backup-codes/" not in page.url:
+        return []
+    codes = [c.replace(" ", "") for c in page.locator("#backup-codes code").all_inner_texts()]
+    page.click("#backup-codes-continue")
+    page.wait_for_load_state()
+    return codes

@@ -4,10 +4,13 @@ import re
 import time
 
 import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from bwv.roles import Role
+from bwv.services import backup_codes_issue
 from evidence.models import AuditEvent
 from tests import factories as f
 
@@ -46,14 +49,38 @@ def test_first_sign_in_enrols_totp_from_a_qr_code_then_opens_the_site(client):
     assert b"Too many wrong codes" in throttled.content
     time.sleep(1.1)
     right = client.post("/accounts/otp/", {"token": _code(device), "next": "/retention/"})
-    assert right.status_code == 302 and right["Location"] == "/retention/"
+    # Enrolled: the backup codes are shown next, then the page asked for.
+    assert right.status_code == 302
+    assert right["Location"] == "/accounts/backup-codes/?next=%2Fretention%2F"
     device.refresh_from_db()
     assert device.confirmed
     assert client.get("/retention/").status_code == 200
     actions = list(
         AuditEvent.objects.filter(actor_user_id=user.pk).values_list("action", flat=True)
     )
-    assert actions == ["auth.sign_in_failed", "auth.totp_enrolled", "auth.signed_in"]
+    assert actions == [
+        "auth.sign_in_failed",
+        "auth.totp_enrolled",
+        "auth.signed_in",
+        "auth.backup_codes_issued",
+    ]
+
+
+def test_the_session_key_changes_when_the_second_factor_is_verified(client):
+    user = f.user(Role.CUSTODY_SERGEANT)
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    client.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
+    before = client.cookies["sessionid"].value
+    assert client.post("/accounts/otp/", {"token": _code(device)}).status_code == 302
+    after = client.cookies["sessionid"].value
+    assert after != before
+    assert not SessionStore(session_key=before).exists(before)
+    assert client.get("/").status_code == 200
+    # Whoever held the old session id (fixed before the second factor) holds nothing now.
+    stale = Client()
+    stale.cookies["sessionid"] = before
+    assert stale.get("/")["Location"].startswith("/accounts/login/")
+    assert stale.get("/accounts/otp/")["Location"].startswith("/accounts/login/")
 
 
 def test_a_later_sign_in_asks_for_the_code_without_showing_the_secret(client):
@@ -69,6 +96,7 @@ def test_a_later_sign_in_asks_for_the_code_without_showing_the_secret(client):
 def test_an_open_redirect_through_next_is_refused(client):
     user = f.user(Role.BOROUGH_ADMIN)
     device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    backup_codes_issue(user=user, actor=user)
     client.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
     response = client.post(
         "/accounts/otp/", {"token": _code(device), "next": "https://evil.example/"}

@@ -100,7 +100,10 @@ def browser_page(request, monkeypatch, settings):
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--autoplay-policy=no-user-gesture-required"],
         )  # fmt: skip
-        page = browser.new_page()
+        # Playwright's wait_for_function compiles its predicate in the page with `new Function`,
+        # which the site's Content-Security-Policy refuses; the tests of the policy itself open
+        # their own contexts without this bypass (tests/bwv/test_csp_browser.py).
+        page = browser.new_page(bypass_csp=True)
         yield page
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:

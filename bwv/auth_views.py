@@ -25,6 +25,7 @@ from django.contrib.auth import views as auth_views
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -41,10 +42,6 @@ from bwv.web import client_ip, safe_local_path
 from evidence.services import audit_record
 
 OTP_URL = "/accounts/otp/"
-BACKUP_CODES_URL = "/accounts/backup-codes/"
-# Backup codes waiting to be shown, once, on the next page (never stored anywhere else in clear
-# but where django-otp keeps them).
-NEW_CODES_SESSION_KEY = "bwv_new_backup_codes"
 TOTP_CODE = re.compile(r"[0-9]{6}")
 
 
@@ -133,6 +130,10 @@ def otp_step(request):
     """Verify a TOTP code or a backup code; on the first sign-in, enrol the authenticator first."""
     if not request.user.is_authenticated:
         return redirect("/accounts/login/")
+    if request.user.is_verified():
+        # Done already (a reload of the page that answered the code, the back button): go on, and
+        # never show the backup codes a second time.
+        return redirect(_safe_next(request))
     user = request.user
     confirmed = TOTPDevice.objects.filter(user=user, confirmed=True).first()
     device = confirmed or TOTPDevice.objects.filter(user=user, confirmed=False).first()
@@ -192,26 +193,18 @@ def _second_factor_passed(request, device, *, by_backup: bool):
         audit_record(actor=user, action="auth.totp_enrolled", obj=user)
     _signed_in(request, device, factor="totp")
     if backup_codes_left(user=user) == 0:
-        # At enrolment (and for anyone who has used them all): a new set, shown once, next.
-        request.session[NEW_CODES_SESSION_KEY] = backup_codes_issue(user=user, actor=user)
-        return redirect(f"{BACKUP_CODES_URL}?{urlencode({'next': next_path})}")
+        # At enrolment (and for anyone who has used them all): a new set, shown once, in the answer
+        # to this request itself. They are kept nowhere else (not in the session) but where
+        # django-otp keeps them, and a reload goes on to `next` (see above) instead of showing them.
+        codes = backup_codes_issue(user=user, actor=user)
+        response = render(
+            request,
+            "registration/backup_codes.html",
+            {"codes": [f"{code[:4]} {code[4:]}" for code in codes], "next": next_path},
+        )
+        add_never_cache_headers(response)
+        return response
     return redirect(next_path)
-
-
-@never_cache
-@staff_required
-def backup_codes_view(request):
-    """The backup codes just issued, shown this once: the session forgets them as they are shown."""
-    codes = request.session.pop(NEW_CODES_SESSION_KEY, None)
-    return render(
-        request,
-        "registration/backup_codes.html",
-        {
-            "codes": [f"{code[:4]} {code[4:]}" for code in codes or []],
-            "left": backup_codes_left(user=request.user),
-            "next": _safe_next(request),
-        },
-    )
 
 
 class SecondFactorResetForm(forms.Form):

@@ -14,7 +14,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.SignInView.as_view(), name="login"),
     path("accounts/otp/", auth_views.otp_step, name="otp"),
-    path("accounts/backup-codes/", auth_views.backup_codes_view, name="backup-codes"),
     path(
         "accounts/reset-second-factor/",
         auth_views.second_factor_reset_view,

@@ -49,9 +49,9 @@ def test_first_sign_in_enrols_totp_from_a_qr_code_then_opens_the_site(client):
     assert b"Too many wrong codes" in throttled.content
     time.sleep(1.1)
     right = client.post("/accounts/otp/", {"token": _code(device), "next": "/retention/"})
-    # Enrolled: the backup codes are shown next, then the page asked for.
-    assert right.status_code == 302
-    assert right["Location"] == "/accounts/backup-codes/?next=%2Fretention%2F"
+    # Enrolled: the answer shows the backup codes, and leads on to the page asked for.
+    assert right.status_code == 200 and b'id="backup-codes"' in right.content
+    assert b'id="backup-codes-continue" href="/retention/"' in right.content
     device.refresh_from_db()
     assert device.confirmed
     assert client.get("/retention/").status_code == 200
@@ -69,6 +69,7 @@ def test_first_sign_in_enrols_totp_from_a_qr_code_then_opens_the_site(client):
 def test_the_session_key_changes_when_the_second_factor_is_verified(client):
     user = f.user(Role.CUSTODY_SERGEANT)
     device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    backup_codes_issue(user=user, actor=user)
     client.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
     before = client.cookies["sessionid"].value
     assert client.post("/accounts/otp/", {"token": _code(device)}).status_code == 302
@@ -86,6 +87,7 @@ def test_the_session_key_changes_when_the_second_factor_is_verified(client):
 def test_a_later_sign_in_asks_for_the_code_without_showing_the_secret(client):
     user = f.user(Role.BOROUGH_ADMIN)
     device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    backup_codes_issue(user=user, actor=user)
     client.post("/accounts/login/", {"username": user.username, "password": PASSWORD})
     page = client.get("/accounts/otp/")
     assert b"Enter your code" in page.content and b"<svg" not in page.content

@@ -22,6 +22,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -126,6 +127,20 @@ def _signed_in(request, device, *, factor: str) -> None:
     )
 
 
+def _verify(device, code: str) -> tuple[bool, str | None]:
+    """Check `code` against the device under a lock on its row, so that two requests at once
+    cannot both use one backup code (or one TOTP code). Returns whether it was right, and the
+    message to show instead while the device is throttled after wrong codes."""
+    with transaction.atomic():
+        locked = type(device).objects.select_for_update().filter(pk=device.pk).first()
+        if locked is None:  # removed meanwhile (a reset)
+            return False, None
+        if wait := _wait_message(locked):
+            return False, wait
+        right = locked.verify_token(code)
+    return right, None
+
+
 def otp_step(request):
     """Verify a TOTP code or a backup code; on the first sign-in, enrol the authenticator first."""
     if not request.user.is_authenticated:
@@ -147,11 +162,13 @@ def otp_step(request):
         # Six digits are the authenticator's; anything else can only be a backup code.
         by_backup = not TOTP_CODE.fullmatch(code)
         checked = backup if by_backup else device
+        right, wait = _verify(checked, code) if checked is not None else (False, None)
         if checked is None:
             form.add_error("token", "Enter the six digits your authenticator app shows.")
-        elif wait := _wait_message(checked):
+        elif wait:
             form.add_error("token", wait)
-        elif checked.verify_token(code):
+        elif right:
+            checked.refresh_from_db()
             return _second_factor_passed(request, checked, by_backup=by_backup)
         else:
             audit_record(

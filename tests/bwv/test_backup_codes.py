@@ -2,9 +2,11 @@
 second factor when their phone is lost."""
 
 import re
+import threading
 import time
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -87,6 +89,44 @@ def test_a_backup_code_signs_in_once_and_is_audited_as_such(client):
     # Another of the codes still works.
     time.sleep(1.1)
     assert client.post("/accounts/otp/", {"token": codes[1]})["Location"] == "/"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_backup_code_sent_twice_at_once_signs_in_once(monkeypatch):
+    user, _device, codes = _enrolled()
+    first, second = Client(), Client()
+    _password(first, user)
+    _password(second, user)
+    # Fault injection: both requests are held until both reach the code check, an interleaving
+    # real traffic produces only by chance. The hold gives up after a second, as it must when the
+    # device's row lock makes the second request wait for the first.
+    barrier = threading.Barrier(2, timeout=1)
+    check = StaticDevice.verify_is_allowed
+
+    def together(device):
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return check(device)
+
+    monkeypatch.setattr(StaticDevice, "verify_is_allowed", together)
+    answers = []
+
+    def send(client):
+        try:
+            answers.append(client.post("/accounts/otp/", {"token": codes[0]}).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(answers) == [200, 302]
+    assert AuditEvent.objects.filter(action="auth.backup_code_used").count() == 1
+    assert not StaticToken.objects.filter(token=codes[0]).exists()
 
 
 def test_wrong_backup_codes_are_throttled_like_wrong_totp_codes(client):

@@ -9,7 +9,20 @@ Guarantees:
 - with an Upload-Checksum, the PATCH counts only if the body matches it (else nothing moves);
 - a recording becomes `available` only after the whole-file SHA-256 matched the declared one and
   PyAV could read it as video; a rejected upload leaves no object and no recording behind;
-- the same clip from the same camera is one recording, however often it is uploaded or raced;
+- the same clip from the same camera is one recording, however often it is uploaded or raced; a
+  stock tus client that sends a clip the server already has uploads it as usual and ends in
+  success, its upload resolving to the existing recording and marked as a duplicate (the project's
+  dock client may ask to skip the transfer instead);
+- one request at a time writes an upload, and a writer that dies frees it at once. On PostgreSQL the
+  claim is a session-level advisory lock taken on the request's own connection and held for the
+  whole PATCH: the server drops it the moment that session ends (process killed, connection broken,
+  database restarted), so the next PATCH is accepted at once instead of being told to wait. In the
+  embedded setup (SQLite, one machine) it is an flock on a file under `var/`, which the kernel drops
+  when the process dies. A writer whose session is gone can commit nothing: every commit goes
+  through that session and is fenced by the claim's token in the row as well. It checks its session
+  before each storage part, so at most the parts already in flight can land after it lost the claim;
+  they hold the same bytes at the same place, and a part overwritten that way no longer matches the
+  ETag the next writer recorded, which S3 refuses at completion (the dock then resends that part);
 - a start the camera's clock cannot have got right is accepted and marked clock suspect, never
   refused (a refused clip stays on the camera for ever); its deletion date is set when the upload
   completes, counted from then for a suspect clock, and never within the review window of arrival
@@ -21,20 +34,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import hashlib
 import logging
 import math
 import os
 import re
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -59,7 +73,6 @@ log = logging.getLogger(__name__)
 
 SEGMENT_SIZE = 1 << 20
 PART_SEGMENTS = 8  # 8 MiB parts: above S3's 5 MiB minimum, small enough to keep memory low
-LEASE = timedelta(minutes=2)
 READ_SIZE = 1 << 20
 IN_FLIGHT_PARTS = int(os.environ.get("BWV_INGEST_PARTS_IN_FLIGHT", "4"))
 CHECKPOINT_BYTES = 32 << 20  # without an Upload-Checksum, commit progress about every 32 MiB
@@ -106,6 +119,9 @@ def parse_upload_metadata(header: str) -> dict[str, str]:
             result[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError):
             raise IngestError(f"Upload-Metadata: value of {key!r} is not base64 UTF-8") from None
+        # PostgreSQL text cannot hold NUL; no field of ours has a use for it.
+        if "\x00" in key or "\x00" in result[key]:
+            raise IngestError(f"Upload-Metadata: {key!r} contains a NUL character")
     return result
 
 
@@ -113,12 +129,20 @@ def _parse_instant(raw: dict[str, str], key: str) -> datetime:
     value = raw.get(key, "")
     if not value:
         raise IngestError(f"metadata {key!r} is required (ISO 8601 with a UTC offset)")
-    parsed = parse_datetime(value)
+    try:
+        # ValueError: well formed but impossible (month 13, 30 February, 25 o'clock).
+        parsed = parse_datetime(value)
+    except ValueError:
+        parsed = None
     if parsed is None:
         raise IngestError(f"metadata {key!r} is not an ISO 8601 date-time: {value!r}")
     if timezone.is_naive(parsed):
         raise IngestError(f"metadata {key!r} must carry a UTC offset (e.g. +01:00 or Z)")
-    return parsed
+    try:
+        # Stored in UTC: an instant that has no UTC date (0001-01-01T00:00+14:00) is refused here.
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise IngestError(f"metadata {key!r} is out of range: {value!r}") from None
 
 
 def validate_metadata(*, dock: Dock, raw: dict[str, str]) -> ClipMetadata:
@@ -174,8 +198,16 @@ def _retention_days() -> int:
 # -- Create --------------------------------------------------------------------------------------
 
 
-def upload_create(*, dock: Dock, length: int, metadata: dict[str, str]) -> IngestUpload:
-    """Start an upload (tus creation). The same clip from the same camera returns the existing one."""
+def upload_create(
+    *, dock: Dock, length: int, metadata: dict[str, str], skip_if_stored: bool = False
+) -> IngestUpload:
+    """Start an upload (tus creation).
+
+    A clip the server already has (same camera, same SHA-256) still gets a fresh upload, because a
+    stock tus client sends every byte of what it created and must end in success; the completion
+    resolves it to the existing recording (`_finish`). A client that asks (`skip_if_stored`, the
+    project's dock client) gets an upload that is complete already, with nothing to send.
+    """
     if length <= 0:
         raise IngestError("Upload-Length must be a positive number of bytes")
     if length > settings.BWV_INGEST_MAX_BYTES:
@@ -189,7 +221,7 @@ def upload_create(*, dock: Dock, length: int, metadata: dict[str, str]) -> Inges
         existing = Recording.objects.filter(
             camera=clip.camera, sha256=clip.sha256, state=RecordingState.AVAILABLE
         ).first()
-        if existing is not None:
+        if existing is not None and skip_if_stored:
             return _upload_for_existing(dock=dock, recording=existing, metadata=metadata)
         recording_id = uuid.uuid4()
         kek_id, wrapped = wrap_data_key(new_data_key(), recording_id=recording_id)
@@ -245,10 +277,17 @@ def _upload_for_existing(*, dock: Dock, recording: Recording, metadata: dict) ->
         expires_at=timezone.now(),
     )
     audit_record(
-        actor=dock, action="recording.upload_duplicate", obj=recording,
-        detail={"upload": str(upload.id)},
-    )  # fmt: skip
+        actor=dock,
+        action="recording.upload_duplicate",
+        obj=recording,
+        detail={"upload": str(upload.id), "transfer": "skipped"},
+    )
     return upload
+
+
+def upload_is_duplicate(upload: IngestUpload) -> bool:
+    """Whether a completed upload was resolved to a recording that an earlier upload made."""
+    return upload.state == IngestUpload.State.COMPLETE and upload.recording_id is None
 
 
 # -- Append --------------------------------------------------------------------------------------
@@ -266,33 +305,93 @@ def upload_for_dock(*, upload_id: uuid.UUID, dock: Dock) -> IngestUpload:
     return upload
 
 
-def _claim(*, upload_id: uuid.UUID, dock: Dock, offset: int) -> tuple[IngestUpload, uuid.UUID]:
-    token, now = uuid.uuid4(), timezone.now()
-    claimed = (
-        IngestUpload.objects.filter(
-            pk=upload_id,
-            dock__borough_id=dock.borough_id,
+# The claim: see the module's guarantees. Ingest takes no other advisory locks in this database, so
+# the key is the upload id's first 64 bits; two uploads sharing a key (1 in 2^62) would only make one
+# of them wait for the other.
+def _advisory_key(upload_id: uuid.UUID) -> int:
+    return int.from_bytes(upload_id.bytes[:8], "big", signed=True)
+
+
+def _claim_lock(upload_id: uuid.UUID) -> Callable[[], None] | None:
+    """Take the exclusive right to write the upload, without waiting: a release function, or None
+    when another writer holds it."""
+    if connection.vendor == "postgresql":
+        key = _advisory_key(upload_id)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+            if not cursor.fetchone()[0]:
+                return None
+
+        def release() -> None:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+            except DatabaseError:
+                pass  # the session is gone, and its lock went with it
+
+        return release
+    return _file_claim(upload_id)
+
+
+def _file_claim(upload_id: uuid.UUID) -> Callable[[], None] | None:
+    """The embedded setup's claim: an exclusive flock, dropped by the kernel when the process dies.
+
+    Each call opens its own file description, so two threads of one process exclude each other too.
+    """
+    folder = settings.VAR_DIR / "ingest-claims"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / f"{upload_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return lambda: os.close(fd)  # closing the only descriptor drops the lock
+
+
+def _claim_alive() -> None:
+    """Raise if the claim may have been lost: on PostgreSQL, when the request's session is gone."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+
+def _claim_refused(upload: IngestUpload, offset: int | None, now: datetime) -> IngestError:
+    if upload.state == IngestUpload.State.FAILED:
+        return IngestError(f"the upload was rejected: {upload.error}", 410)
+    if upload.state == IngestUpload.State.COMPLETE:
+        return IngestError("the upload is already complete", 409)
+    if upload.expires_at <= now:
+        return IngestError("the upload has expired; start again", 410)
+    if offset is not None and upload.offset != offset:
+        return IngestError(
+            f"Upload-Offset {offset} does not match the server's {upload.offset}", 409
+        )
+    return IngestError("another request is writing this upload; retry shortly", 423)
+
+
+def _claim(
+    *, upload_id: uuid.UUID, dock: Dock, offset: int
+) -> tuple[IngestUpload, uuid.UUID, Callable[[], None]]:
+    upload = upload_for_dock(upload_id=upload_id, dock=dock)
+    release = _claim_lock(upload.pk)
+    if release is None:
+        raise _claim_refused(upload, offset, timezone.now())
+    try:
+        token, now = uuid.uuid4(), timezone.now()
+        claimed = IngestUpload.objects.filter(
+            pk=upload.pk,
             state=IngestUpload.State.ACTIVE,
             offset=offset,
             expires_at__gt=now,
-        )  # fmt: skip
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_token=token, lease_until=now + LEASE)
-    )
-    upload = upload_for_dock(upload_id=upload_id, dock=dock)
-    if claimed:
-        return upload, token
-    if upload.state == IngestUpload.State.FAILED:
-        raise IngestError(f"the upload was rejected: {upload.error}", 410)
-    if upload.state == IngestUpload.State.COMPLETE:
-        raise IngestError("the upload is already complete", 409)
-    if upload.expires_at <= now:
-        raise IngestError("the upload has expired; start again", 410)
-    if upload.offset != offset:
-        raise IngestError(
-            f"Upload-Offset {offset} does not match the server's {upload.offset}", 409
-        )
-    raise IngestError("another request is writing this upload; retry shortly", 423)
+        ).update(lease_token=token, lease_until=None)
+        upload.refresh_from_db()
+        if not claimed:
+            raise _claim_refused(upload, offset, now)
+    except BaseException:
+        release()
+        raise
+    return upload, token, release
 
 
 class _PartWriter:
@@ -383,7 +482,31 @@ def upload_append(
 ) -> IngestUpload:
     """Append a PATCH body at `offset`. Completes the recording when the last byte arrives."""
     body_hash, expected_digest = _checksum_verifier(checksum)
-    upload, token = _claim(upload_id=upload_id, dock=dock, offset=offset)
+    upload, token, release = _claim(upload_id=upload_id, dock=dock, offset=offset)
+    try:
+        return _append_claimed(
+            upload,
+            token,
+            offset=offset,
+            body=body,
+            content_length=content_length,
+            body_hash=body_hash,
+            expected_digest=expected_digest,
+        )
+    finally:
+        release()
+
+
+def _append_claimed(
+    upload: IngestUpload,
+    token: uuid.UUID,
+    *,
+    offset: int,
+    body: BinaryIO,
+    content_length: int,
+    body_hash,
+    expected_digest: bytes | None,
+) -> IngestUpload:
     if offset + content_length > upload.length:
         _release(upload, token)
         raise IngestError(
@@ -432,6 +555,7 @@ def upload_append(
                 remaining -= len(chunk)
                 position += len(chunk)
                 if len(buf) == part_plain and position < upload.length:
+                    _claim_alive()  # a writer whose session is gone stores no more parts
                     writer.submit(part_start, buf, final=False)  # hands the buffer over, no copy
                     part_start += part_plain
                     buf = bytearray()
@@ -484,23 +608,27 @@ def _seal_pending(key, recording, upload, part_start: int, buf: bytearray) -> by
 
 def _commit(upload, token, writer: _PartWriter, hash_state: bytes, position: int, pending: bytes,
             *, renew: bool) -> None:  # fmt: skip
-    """Record durable progress: every byte below `position` is stored (or sealed in `pending`)."""
+    """Record durable progress: every byte below `position` is stored (or sealed in `pending`).
+
+    `renew` keeps the claim's token for the rest of the PATCH; else the PATCH is over."""
     updated = IngestUpload.objects.filter(pk=upload.pk, lease_token=token).update(
         offset=position,
         parts=writer.part_list(),
         hash_state=hash_state,
         pending=pending,
         lease_token=token if renew else None,
-        lease_until=timezone.now() + LEASE if renew else None,
     )
     if not updated:
         raise IngestError("the upload lease was lost; resume from the server's offset", 409)
 
 
 def _release(upload: IngestUpload, token: uuid.UUID) -> None:
-    IngestUpload.objects.filter(pk=upload.pk, lease_token=token).update(
-        lease_token=None, lease_until=None
-    )
+    try:
+        IngestUpload.objects.filter(pk=upload.pk, lease_token=token).update(
+            lease_token=None, lease_until=None
+        )
+    except DatabaseError:
+        pass  # the token is only a fence: the next claim replaces a stale one
 
 
 # -- Finish --------------------------------------------------------------------------------------
@@ -570,7 +698,9 @@ def _finish(upload: IngestUpload, token, writer: _PartWriter, hasher) -> IngestU
                         "review_window_extended": by_window},
             )  # fmt: skip
     except IntegrityError:
-        # Another upload of the same clip finished first: keep that one, drop this copy.
+        # The clip is already stored: another upload of it finished first (a race, or a stock tus
+        # client sending again what the server has). Keep that recording, drop this copy; the
+        # upload completes as a duplicate of it, so the client ends in success.
         existing = Recording.objects.get(
             camera=recording.camera, sha256=recording.sha256, state=RecordingState.AVAILABLE
         )
@@ -582,8 +712,17 @@ def _finish(upload: IngestUpload, token, writer: _PartWriter, hasher) -> IngestU
                 lease_until=None,
             )  # fmt: skip
             Recording.objects.filter(pk=recording.pk, state=RecordingState.UPLOADING).delete()
-            audit_record(actor=upload.dock, action="recording.upload_duplicate", obj=existing,
-                         detail={"upload": str(upload.id)})  # fmt: skip
+            # The copy's own upload_started event names the recording id dropped here.
+            audit_record(
+                actor=upload.dock,
+                action="recording.upload_duplicate",
+                obj=existing,
+                detail={
+                    "upload": str(upload.id),
+                    "transfer": "complete",
+                    "copy": str(recording.pk),
+                },
+            )
     upload.refresh_from_db()
     return upload
 
@@ -614,18 +753,19 @@ def upload_terminate(*, upload_id: uuid.UUID, dock: Dock, reason: str = "termina
 def _abandon(upload: IngestUpload, *, reason: str) -> None:
     if upload.state != IngestUpload.State.ACTIVE:
         raise IngestError("only an unfinished upload can be terminated", 409)
-    token, now = uuid.uuid4(), timezone.now()
-    claimed = (
-        IngestUpload.objects.filter(pk=upload.pk, state=IngestUpload.State.ACTIVE)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_token=token, lease_until=now + LEASE)
-    )
-    if not claimed:
+    release = _claim_lock(upload.pk)
+    if release is None:
         raise IngestError("another request is writing this upload; retry shortly", 423)
-    recording = upload.recording
-    if upload.multipart_id and recording is not None:
-        blob_store().multipart_abort(recording.storage_key, upload.multipart_id)
-    _reject(upload, reason)
+    try:
+        upload.refresh_from_db()
+        if upload.state != IngestUpload.State.ACTIVE:
+            raise IngestError("only an unfinished upload can be terminated", 409)
+        recording = upload.recording
+        if upload.multipart_id and recording is not None:
+            blob_store().multipart_abort(recording.storage_key, upload.multipart_id)
+        _reject(upload, reason)
+    finally:
+        release()
 
 
 def expire_abandoned_uploads(*, now: datetime | None = None, limit: int = 500) -> int:

@@ -185,8 +185,9 @@ class IngestUpload(models.Model):
     parts = models.JSONField(default=list, help_text="Stored parts: [[number, etag], ...]")
     pending = models.BinaryField(default=b"")
     error = models.TextField(blank=True)
-    # A PATCH claims the upload with a lease so that two requests never write it at once; a worker
-    # that dies mid-request lets the lease run out and the dock resumes from the last commit.
+    # The token of the PATCH writing the upload now, which fences its commits. The claim itself is
+    # held by the writer's database session (evidence/ingest.py), so a writer that dies frees it at
+    # once; `lease_until` is no longer used.
     lease_token = models.UUIDField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -29,12 +29,15 @@ class Tus:
     def headers(self, **extra):
         return {"HTTP_TUS_RESUMABLE": "1.0.0", "HTTP_AUTHORIZATION": f"Bearer {self.key}", **extra}
 
-    def create(self, length: int, metadata: dict[str, str]):
+    def create(self, length: int, metadata: dict[str, str], *, skip_if_stored: bool = False):
         encoded = ",".join(
             f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in metadata.items()
         )
-        return self.client.post("/api/v1/ingest/", **self.headers(
-            HTTP_UPLOAD_LENGTH=str(length), HTTP_UPLOAD_METADATA=encoded))  # fmt: skip
+        extra = {"HTTP_BWV_SKIP_IF_STORED": "1"} if skip_if_stored else {}
+        return self.client.post(
+            "/api/v1/ingest/",
+            **self.headers(HTTP_UPLOAD_LENGTH=str(length), HTTP_UPLOAD_METADATA=encoded, **extra),
+        )
 
     def patch(self, url: str, offset: int, body: bytes, *, checksum: str | None = None):
         extra = {"HTTP_UPLOAD_OFFSET": str(offset)}

@@ -3,7 +3,6 @@
 import base64
 import hashlib
 import time
-import uuid
 from datetime import timedelta
 from urllib.parse import urlparse
 
@@ -271,15 +270,57 @@ def test_a_file_that_is_not_a_video_is_rejected_and_nothing_is_kept(tus, cam):
     assert _stored_keys(upload.recording_ref) == []
 
 
-def test_the_same_clip_twice_is_one_recording(tus, cam, small_clip):
+def test_the_project_client_can_skip_sending_a_clip_the_server_has(tus, cam, small_clip):
     meta = f.clip_metadata(cam, small_clip)
     first = _path(tus.create(len(small_clip), meta))
     tus.patch(first, 0, small_clip)
-    again = tus.create(len(small_clip), meta)
+    again = tus.create(len(small_clip), meta, skip_if_stored=True)
     assert again.status_code == 201
     assert again["Upload-Offset"] == str(len(small_clip)), "nothing left to send"
-    assert tus.get(_path(again)).json()["recording"] == tus.get(first).json()["recording"]
+    assert again["Bwv-Duplicate"] == "true"
+    state = tus.get(_path(again)).json()
+    assert state["recording"] == tus.get(first).json()["recording"] and state["duplicate"] is True
     assert Recording.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stock_tus_client_sending_a_clip_the_server_has_ends_in_success(
+    live_server, tmp_path, small_clip
+):
+    """tuspy, as a third-party dock would use it: the second upload of the same bytes (from another
+    file) is answered as a fresh upload and completes as a duplicate of the first recording."""
+    import requests
+    from tusclient.client import TusClient
+
+    cam, _officer = f.issued_camera()
+    _dock, key = f.dock()
+    meta = f.clip_metadata(cam, small_clip)
+    auth = {"Authorization": f"Bearer {key}"}
+    client = TusClient(f"{live_server.url}/api/v1/ingest/", headers=auth)
+    urls = []
+    for name in ("CLIP0001.MP4", "copied-again.mp4"):
+        folder = tmp_path / str(len(urls))
+        folder.mkdir()
+        (folder / name).write_bytes(small_clip)
+        uploader = client.uploader(file_path=str(folder / name), metadata=meta, chunk_size=MiB)
+        uploader.upload()  # raises on any answer that is not a success
+        assert uploader.offset == len(small_clip)
+        urls.append(uploader.url)
+
+    first, second = (
+        requests.get(url, headers={**auth, "Tus-Resumable": "1.0.0"}, timeout=30).json()
+        for url in urls
+    )
+    assert first["state"] == second["state"] == "complete"
+    assert (first["duplicate"], second["duplicate"]) == (False, True)
+    assert second["recording"] == first["recording"]
+    recording = Recording.objects.get()
+    assert str(recording.pk) == first["recording"] and recording.state == RecordingState.AVAILABLE
+    # The copy was dropped: nothing of it is left in storage, and the duplicate is on record.
+    assert IngestUpload.objects.get(pk=second["id"]).recording_ref == recording.pk
+    event = AuditEvent.objects.get(action="recording.upload_duplicate")
+    assert event.object_id == str(recording.pk) and event.detail["upload"] == second["id"]
+    assert not list(blob_store().iter_keys(f"recordings/{event.detail['copy']}/"))
 
 
 def test_the_same_clip_raced_by_two_uploads_is_one_recording(tus, cam, small_clip):
@@ -360,14 +401,118 @@ def test_storage_down_mid_upload_is_503_and_the_dock_resumes_later(tus, cam, big
     assert b"".join(plaintext_range(recording, 0, recording.size_bytes)) == big_clip
 
 
-def test_a_patch_while_another_is_writing_is_told_to_retry(tus, cam, small_clip):
-    url = _path(tus.create(len(small_clip), f.clip_metadata(cam, small_clip)))
-    IngestUpload.objects.update(
-        lease_token=uuid.uuid4(), lease_until=timezone.now() + timedelta(minutes=1)
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_whose_database_session_dies_frees_the_upload_at_once(live_server, big_clip):
+    """Two PATCHes at once: the second is told to wait (423). Then the first writer's PostgreSQL
+    session dies mid-PATCH (as in a database restart or a killed web process): the upload must be
+    resumable at once, not locked for minutes."""
+    import http.client
+
+    import requests
+    from django.db import connection
+
+    cam, _officer = f.issued_camera()
+    _dock, key = f.dock()
+    headers = {"Authorization": f"Bearer {key}", "Tus-Resumable": "1.0.0"}
+    created = requests.post(
+        f"{live_server.url}/api/v1/ingest/",
+        timeout=30,
+        headers={
+            **headers,
+            "Upload-Length": str(len(big_clip)),
+            "Upload-Metadata": _encode(f.clip_metadata(cam, big_clip)),
+        },
     )
-    response = tus.patch(url, 0, small_clip)
-    assert response.status_code == 423
+    assert created.status_code == 201, created.content
+    url = created.headers["Location"]
+    patch = {**headers, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+
+    # Writer A: a PATCH whose body is still arriving.
+    server = urlparse(live_server.url)
+    writer = http.client.HTTPConnection(server.hostname, server.port, timeout=60)
+    writer.putrequest("PATCH", urlparse(url).path)
+    for name, value in {**patch, "Content-Length": str(len(big_clip))}.items():
+        writer.putheader(name, value)
+    writer.endheaders()
+    writer.send(big_clip[:MiB])
+    deadline = time.monotonic() + 30
+    while IngestUpload.objects.get().lease_token is None:
+        assert time.monotonic() < deadline, "the first PATCH never claimed the upload"
+        time.sleep(0.02)
+
+    second = requests.patch(url, data=big_clip[:1000], headers=patch, timeout=30)
+    assert second.status_code == 423, second.content
+
+    # Every session of the test database but this test's own ends, the first writer's among them.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    offset = int(requests.head(url, headers=headers, timeout=30).headers["Upload-Offset"])
+    resumed = requests.patch(
+        url, data=big_clip[offset:], headers={**patch, "Upload-Offset": str(offset)}, timeout=60
+    )
+    assert resumed.status_code == 204, resumed.content
+    writer.close()
+
+    state = requests.get(url, headers=headers, timeout=30).json()
+    assert state["state"] == "complete"
+    recording = Recording.objects.get(pk=state["recording"])
+    assert b"".join(plaintext_range(recording, 0, recording.size_bytes)) == big_clip
+
+
+def _encode(metadata: dict[str, str]) -> str:
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in metadata.items())
+
+
+# A header that str.isdigit() accepts but is no number (²), digits of another script (٣), and a
+# number no 64-bit column holds.
+@pytest.mark.parametrize("value", ["²", "٣", "1²", " 12", "99999999999999999999"])
+def test_tus_numbers_in_anything_but_ascii_digits_are_refused(tus, cam, small_clip, value):
+    meta = f.clip_metadata(cam, small_clip)
+    created = tus.client.post(
+        "/api/v1/ingest/",
+        **tus.headers(HTTP_UPLOAD_LENGTH=value, HTTP_UPLOAD_METADATA=_encode(meta)),
+    )
+    assert created.status_code == 400
+    assert "Upload-Length must be a non-negative integer" in created.json()["detail"]
+    assert not Recording.objects.exists() and not IngestUpload.objects.exists()
+
+    url = _path(tus.create(len(small_clip), meta))
+    response = tus.patch(url, value, small_clip)
+    assert response.status_code == 400
+    assert "Upload-Offset must be a non-negative integer" in response.json()["detail"]
     assert tus.head(url)["Upload-Offset"] == "0"
+    assert IngestUpload.objects.get().lease_token is None
+
+
+@pytest.mark.parametrize(
+    "start, end",
+    [
+        ("2026-13-01T10:00:00+00:00", None),  # month 13
+        ("2026-02-30T10:00:00+00:00", None),  # 30 February
+        ("2026-11-01T25:00:00+00:00", None),  # 25 o'clock
+        (None, "2026-11-01T10:61:00+00:00"),  # minute 61
+        # A UTC offset that takes the instant out of the calendar.
+        ("0001-01-01T00:00:00+14:00", "0001-01-01T00:00:05+14:00"),
+        ("9999-12-31T23:59:00-12:00", "9999-12-31T23:59:05-12:00"),
+    ],
+)
+def test_impossible_and_out_of_range_clip_times_are_refused(tus, cam, small_clip, start, end):
+    overrides = {k: v for k, v in (("start", start), ("end", end)) if v}
+    response = tus.create(len(small_clip), f.clip_metadata(cam, small_clip, **overrides))
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert "is not an ISO 8601 date-time" in detail or "is out of range" in detail
+    assert not Recording.objects.exists() and not IngestUpload.objects.exists()
+
+
+def test_metadata_with_a_nul_character_is_refused(tus, cam, small_clip):
+    response = tus.create(len(small_clip), f.clip_metadata(cam, small_clip, camera="CAM\x00QA"))
+    assert response.status_code == 400
+    assert "NUL" in response.json()["detail"]
+    assert not Recording.objects.exists()
 
 
 def test_an_upload_is_invisible_to_a_dock_of_another_borough(tus, cam, small_clip, client):

@@ -9,6 +9,13 @@ it has verified the clip's SHA-256, and deletes the local clip only then. A clip
 is kept and reported. Log lines go to stderr; the exit code is 0 when every clip was verified,
 1 when any was not, 2 on a usage error. Several clients may run at once, one per camera folder.
 
+A server that cannot be reached, is restarting, or answers 503 (its database or storage is down) or
+423 (an earlier request of ours is still being written) is retried with exponential backoff and
+jitter for up to --retry-minutes (default 10) of failures in a row; every request that makes
+progress starts the count again. The state file keeps only each upload's id: the URL is rebuilt
+from --server, so a server that moves keeps its uploads (a state file of an older version, with
+whole URLs, still resumes).
+
 Clip times come from a sidecar `<clip>.json` ({"start": ..., "end": ..., "gps": "lat,lon"}) when
 the camera writes one, else from the container's creation time and duration. A clip with neither
 (a camera whose clock was never set) is still uploaded, timed by the file's modification time and
@@ -26,8 +33,10 @@ import hashlib
 import json
 import logging
 import os
+import random
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -56,10 +65,16 @@ class ClipError(Exception):
 
 
 class JsonStateStorage(Storage):
-    """tuspy URL storage in one JSON file in the camera folder, so a rerun resumes each clip."""
+    """tuspy URL storage in one JSON file in the camera folder, so a rerun resumes each clip.
 
-    def __init__(self, path: Path):
+    It keeps the upload's id, not its URL: the URL is built from the server setting of the run that
+    reads it (`upload_base`), so a server that has moved, or is reached by another name, still
+    resumes the upload. Entries written as whole URLs by an older version are read the same way.
+    """
+
+    def __init__(self, path: Path, upload_base: str):
         self.path = path
+        self.upload_base = upload_base.rstrip("/")
 
     @contextlib.contextmanager
     def _locked(self):
@@ -73,15 +88,33 @@ class JsonStateStorage(Storage):
 
     def get_item(self, key):
         with self._locked() as data:
-            return data.get(key)
+            upload_id = _upload_id(data.get(key))
+        return f"{self.upload_base}/{upload_id}" if upload_id else None
 
     def set_item(self, key, value):
+        if value is None:  # tuspy stores what it found, nothing included
+            self.remove_item(key)
+            return
+        upload_id = _upload_id(value)
+        if upload_id is None:
+            raise ClipError(f"the server's upload URL {value!r} does not end in an upload id")
         with self._locked() as data:
-            data[key] = value
+            data[key] = upload_id
 
     def remove_item(self, key):
         with self._locked() as data:
             data.pop(key, None)
+
+
+def _upload_id(value: str | None) -> str | None:
+    """The upload id in a stored entry: an id, or a whole URL ending in one (older versions)."""
+    if not value:
+        return None
+    tail = value.rstrip("/").rsplit("/", 1)[-1]
+    try:
+        return str(uuid.UUID(tail))
+    except ValueError:
+        return None
 
 
 class ClipFingerprint(Fingerprint):
@@ -152,6 +185,11 @@ class StreamingTusRequest(TusRequest):
 class Sha256Uploader(Uploader):
     CHECKSUM_ALGORITHM_PAIR = ("sha256", hashlib.sha256)
 
+    def get_url_creation_headers(self):
+        # A clip the server already has needs no transfer: ask for the shortcut (a stock tus
+        # client would send it all again, and be told at the end that it was a duplicate).
+        return {**super().get_url_creation_headers(), "Bwv-Skip-If-Stored": "1"}
+
     def _do_request(self):
         self.request = StreamingTusRequest(self)
         try:
@@ -207,21 +245,67 @@ def _creation_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+# Answers that mean "not now" rather than "no": the server is restarting or its database or storage
+# is down (5xx), an earlier request of ours still holds the upload (423), the offset moved under us
+# (409: ask again), too many requests (429), or the upload expired (410: the status check restarts it).
+RETRYABLE_STATUSES = {409, 410, 423, 429}
+
+
+class Backoff:
+    """Exponential backoff with jitter, for up to `budget` seconds of failures in a row."""
+
+    def __init__(self, *, budget: float, first: float, longest: float, attempts: int | None):
+        self.budget, self.first, self.longest, self.attempts = budget, first, longest, attempts
+        self.progress()
+
+    def progress(self) -> None:
+        """A request went through: the next failure starts a fresh count."""
+        self.failures = 0
+        self.since = time.monotonic()
+
+    def wait(self) -> float | None:
+        """Seconds to sleep before the next attempt, or None when it is time to give up."""
+        self.failures += 1
+        if self.attempts is not None and self.failures >= self.attempts:
+            return None
+        left = self.budget - (time.monotonic() - self.since)
+        if left <= 0:
+            return None
+        ceiling = min(self.longest, self.first * 2 ** (self.failures - 1))
+        # "Equal jitter": at least half the step, so docks that failed together spread out
+        # without any of them hammering the server.
+        return min(left, ceiling / 2 + random.uniform(0, ceiling / 2))  # noqa: S311
+
+
 class Dock:
-    def __init__(self, *, server: str, key: str, camera: str, folder: Path, retries: int,
-                 retry_delay: float, progress: bool, chunk_size: int = CHUNK_SIZE,
-                 chunk_checksums: bool = False):  # fmt: skip
+    def __init__(
+        self,
+        *,
+        server: str,
+        key: str,
+        camera: str,
+        folder: Path,
+        progress: bool,
+        retry_minutes: float = 10,
+        retry_delay: float = 1.0,
+        retry_max_delay: float = 60.0,
+        retries: int | None = None,
+        chunk_size: int = CHUNK_SIZE,
+        chunk_checksums: bool = False,
+    ):
         self.server = server.rstrip("/")
         self.camera = camera
         self.folder = folder
-        self.retries = retries
+        self.retry_budget = retry_minutes * 60
         self.retry_delay = retry_delay
+        self.retry_max_delay = retry_max_delay
+        self.retries = retries
         self.progress = progress
         self.chunk_size = chunk_size
         self.chunk_checksums = chunk_checksums
         self.headers = {"Authorization": f"Bearer {key}"}
         self.client = tus_client.TusClient(f"{self.server}/api/v1/ingest/", headers=self.headers)
-        self.storage = JsonStateStorage(folder / STATE_FILE)
+        self.storage = JsonStateStorage(folder / STATE_FILE, f"{self.server}/api/v1/ingest")
 
     def clips(self) -> list[Path]:
         found = [
@@ -233,7 +317,10 @@ class Dock:
         resp = requests.get(url, headers={**self.headers, "Tus-Resumable": "1.0.0"}, timeout=60)
         if resp.status_code == 404:
             return None
-        resp.raise_for_status()
+        if resp.status_code != 200:
+            raise TusCommunicationError(
+                f"upload status: HTTP {resp.status_code}", resp.status_code, resp.content
+            )
         return resp.json()
 
     def upload_clip(self, path: Path) -> str:
@@ -242,9 +329,15 @@ class Dock:
         sha = file_sha256(path)
         metadata = {"camera": self.camera, "sha256": sha, "filename": path.name, **clip_times(path)}
         fingerprint = ClipFingerprint(self.camera, sha)
-        for attempt in range(self.retries + 1):
+        backoff = Backoff(
+            budget=self.retry_budget,
+            first=self.retry_delay,
+            longest=self.retry_max_delay,
+            attempts=self.retries,
+        )
+        while True:
             try:
-                return self._upload_attempt(path, size, sha, metadata, fingerprint)
+                return self._upload_attempt(path, size, sha, metadata, fingerprint, backoff)
             except (
                 TusCommunicationError,
                 TusUploadFailed,
@@ -252,32 +345,36 @@ class Dock:
                 OSError,
             ) as exc:
                 status = getattr(exc, "status_code", None)
-                if status is not None and 400 <= status < 500 and status not in (409, 410, 423):
-                    detail = _detail(getattr(exc, "response_content", b""))
+                detail = _detail(getattr(exc, "response_content", b"")) if status else str(exc)
+                if status is not None and 400 <= status < 500 and status not in RETRYABLE_STATUSES:
                     raise ClipError(f"rejected by the server ({status}): {detail}") from None
-                if attempt == self.retries:
-                    raise ClipError(f"gave up after {attempt + 1} attempts: {exc}") from None
-                log.warning("%s: %s; retrying in %.0fs", path.name, exc, self.retry_delay)
-                time.sleep(self.retry_delay)
-        raise AssertionError("unreachable")
+                delay = backoff.wait()
+                if delay is None:
+                    raise ClipError(
+                        f"gave up after {backoff.failures} failed attempts in a row: {detail}"
+                    ) from None
+                log.warning("%s: %s; retrying in %.1fs", path.name, detail, delay)
+                time.sleep(delay)
 
-    def _upload_attempt(self, path, size, sha, metadata, fingerprint) -> str:
-        # tuspy opens the file by path for each request (it closes streams it is given).
-        uploader = Sha256Uploader(
-            file_path=str(path), client=self.client, chunk_size=self.chunk_size, metadata=metadata,
-            store_url=True, url_storage=self.storage, fingerprinter=fingerprint,
-            upload_checksum=self.chunk_checksums,
-        )  # fmt: skip
+    def _upload_attempt(self, path, size, sha, metadata, fingerprint, backoff: Backoff) -> str:
         key = fingerprint.key
-        if uploader.url:
-            status = self._status(uploader.url)
+        # The stored upload is checked before tuspy sees it: tuspy asks for its offset at once
+        # and cannot tell an upload that is gone (start again) from a refusal.
+        stored = self.storage.get_item(key)
+        if stored:
+            status = self._status(stored)
             if status is None or status["state"] == "failed":
                 if status is not None and "expired" not in status.get("error", ""):
                     self.storage.remove_item(key)
                     raise ClipError(f"rejected by the server: {status['error']}")
                 log.info("%s: previous upload is gone; starting again", path.name)
                 self.storage.remove_item(key)
-                uploader.url = None
+        # tuspy opens the file by path for each request (it closes streams it is given).
+        uploader = Sha256Uploader(
+            file_path=str(path), client=self.client, chunk_size=self.chunk_size, metadata=metadata,
+            store_url=True, url_storage=self.storage, fingerprinter=fingerprint,
+            upload_checksum=self.chunk_checksums,
+        )  # fmt: skip
         if not uploader.url:
             uploader.set_url(uploader.create_url())
         uploader.offset = uploader.get_offset()
@@ -288,6 +385,7 @@ class Dock:
             while uploader.offset < size:
                 before = uploader.offset
                 uploader.upload_chunk()
+                backoff.progress()
                 bar.update(uploader.offset - before)
         finally:
             bar.close()
@@ -353,8 +451,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--key-file", type=Path, help="file holding the dock key (else BWV_DOCK_KEY)"
     )
-    parser.add_argument("--retries", type=int, default=5)
-    parser.add_argument("--retry-delay", type=float, default=5.0)
+    parser.add_argument(
+        "--retry-minutes",
+        type=float,
+        default=10.0,
+        help="keep retrying a clip for this long after its last progress (default 10)",
+    )
+    parser.add_argument(
+        "--retry-delay", type=float, default=1.0, help="first wait before a retry, in seconds"
+    )
+    parser.add_argument(
+        "--retry-max-delay", type=float, default=60.0, help="longest wait between retries"
+    )
+    parser.add_argument(
+        "--retries", type=int, default=None, help="also give up after this many failures in a row"
+    )
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument(
         "--chunk-mib",
@@ -373,7 +484,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.folder} is not a folder")
     dock = Dock(
         server=args.server, key=key, camera=args.camera, folder=args.folder,
-        retries=args.retries, retry_delay=args.retry_delay,
+        retry_minutes=args.retry_minutes, retry_delay=args.retry_delay,
+        retry_max_delay=args.retry_max_delay, retries=args.retries,
         progress=not args.no_progress and sys.stderr.isatty(),
         chunk_size=(args.chunk_mib << 20) if args.chunk_mib
         else CHECKSUM_CHUNK_SIZE if args.chunk_checksums else CHUNK_SIZE,

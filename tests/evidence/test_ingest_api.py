@@ -591,3 +591,44 @@ def test_progress_is_committed_while_parts_are_in_flight_and_survives_a_crash(ca
         hashlib.sha256(b"".join(plaintext_range(recording, 0, len(data)))).digest()
         == hashlib.sha256(data).digest()
     )
+
+
+def test_the_embedded_claim_is_exclusive_and_freed_when_its_process_is_killed():
+    """The embedded setup (SQLite) claims an upload with an flock: another process, or another
+    thread of this one, is refused while it is held, and a holder killed with SIGKILL frees it at
+    once (the kernel drops the lock with the process)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import uuid
+
+    from evidence.ingest import _file_claim
+
+    upload_id = uuid.uuid4()
+    script = (
+        "import django, time, uuid; django.setup()\n"
+        "from evidence.ingest import _file_claim\n"
+        f"assert _file_claim(uuid.UUID('{upload_id}')) is not None\n"
+        "print('held', flush=True); time.sleep(600)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "bwv.settings"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert _file_claim(upload_id) is None, "held by another process"
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+        release = _file_claim(upload_id)
+        assert release is not None, "a killed holder frees the claim at once"
+        assert _file_claim(upload_id) is None, "a second claim in this process is refused too"
+        release()
+        again = _file_claim(upload_id)
+        assert again is not None
+        again()
+    finally:
+        holder.kill()

@@ -1,11 +1,13 @@
 """The review REST API: the same reads and writes as the staff pages, through the same selectors
 and services. Session callers must have passed the second factor; token callers hold a token an
-admin issued (`manage.py drf_create_token`). Out of scope is 404, as on the pages."""
+admin issued (`manage.py drf_create_token`). Out of scope is 404, as on the pages. The schema lists
+every status each operation can answer (`evidence/api_docs.py`)."""
 
 from __future__ import annotations
 
-from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -13,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from devices.selectors import user_borough
+from evidence.api_docs import errors, retry_after
 from evidence.models import EvidenceFlag
 from evidence.selectors import (
     SearchFilters,
@@ -48,6 +51,14 @@ class ReviewApi(APIView):
     permission_classes = [VerifiedStaff]
 
 
+# Every review operation may answer these; each adds its own.
+_REFUSED = (403, "Not signed in with a second factor or a token, or the role may not do this.")
+_NOT_FOUND = (404, "Not found, or out of the caller's scope (the same answer for both).")
+_DB_DOWN = retry_after(503)
+# Ids in paths and filters are 64-bit in the database: a larger number is nothing there.
+MAX_ID = 2**63 - 1
+
+
 class RecordingOutput(serializers.Serializer):
     id = serializers.UUIDField()
     started_at = serializers.DateTimeField()
@@ -79,8 +90,10 @@ class RecordingListApi(ReviewApi):
         started_to = serializers.DateTimeField(required=False, default=None)
         flagged = serializers.BooleanField(required=False, allow_null=True, default=None)
         crime_reference = serializers.CharField(required=False, default="")
-        case = serializers.IntegerField(required=False, default=None)
-        deleting_within_days = serializers.IntegerField(required=False, min_value=0, default=None)
+        case = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, default=None)
+        deleting_within_days = serializers.IntegerField(
+            required=False, min_value=0, max_value=36500, default=None
+        )
         oldest_first = serializers.BooleanField(required=False, default=False)
         cursor = serializers.CharField(required=False, default="")
         limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
@@ -89,7 +102,11 @@ class RecordingListApi(ReviewApi):
         results = RecordingOutput(many=True)
         next_cursor = serializers.CharField(allow_null=True)
 
-    @extend_schema(operation_id="recordings_search", parameters=[FilterInput], responses=PageOutput)
+    @extend_schema(
+        operation_id="recordings_search",
+        parameters=[FilterInput, _DB_DOWN],
+        responses={200: PageOutput, **errors(400, _REFUSED, 503, field_errors=True)},
+    )
     def get(self, request):
         params = self.FilterInput(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -103,7 +120,11 @@ class RecordingListApi(ReviewApi):
 
 
 class RecordingDetailApi(ReviewApi):
-    @extend_schema(operation_id="recordings_get", responses=RecordingOutput)
+    @extend_schema(
+        operation_id="recordings_get",
+        parameters=[_DB_DOWN],
+        responses={200: RecordingOutput, **errors(_REFUSED, _NOT_FOUND, 503)},
+    )
     def get(self, request, recording_id):
         recording = recording_get_for(user=request.user, recording_id=recording_id)
         return Response(RecordingOutput(recording).data)
@@ -129,7 +150,14 @@ class RecordingFlagApi(ReviewApi):
         crime_reference = serializers.CharField(required=False, default="", allow_blank=True)
         reason = serializers.CharField()
 
-    @extend_schema(request=FlagInput, responses={201: FlagOutput})
+    @extend_schema(
+        request=FlagInput,
+        parameters=[_DB_DOWN],
+        responses={
+            201: FlagOutput,
+            **errors(400, _REFUSED, _NOT_FOUND, 503, field_errors=True),
+        },
+    )
     def post(self, request, recording_id):
         recording = recording_get_for(user=request.user, recording_id=recording_id)
         if not request.user.has_perm("evidence.flag_recording"):
@@ -147,12 +175,23 @@ class RecordingUnflagApi(ReviewApi):
     class LiftInput(serializers.Serializer):
         reason = serializers.CharField()
 
-    @extend_schema(request=LiftInput, responses=FlagOutput)
+    @extend_schema(
+        request=LiftInput,
+        parameters=[_DB_DOWN],
+        responses={
+            200: FlagOutput,
+            **errors(400, _REFUSED, _NOT_FOUND, 503, field_errors=True),
+        },
+    )
     def post(self, request, recording_id, flag_id):
         recording = recording_get_for(user=request.user, recording_id=recording_id)
         if not request.user.has_perm("evidence.flag_recording"):
             raise PermissionDenied("your role cannot lift flags")
-        flag = EvidenceFlag.objects.filter(pk=flag_id, recording=recording).first()
+        flag = (
+            EvidenceFlag.objects.filter(pk=flag_id, recording=recording).first()
+            if flag_id <= MAX_ID
+            else None
+        )
         if flag is None:
             raise Http404
         data = self.LiftInput(data=request.data)
@@ -183,12 +222,21 @@ class CaseListApi(ReviewApi):
         crime_reference = serializers.CharField()
         title = serializers.CharField(max_length=200)
 
-    @extend_schema(operation_id="cases_list", responses=CaseOutput(many=True))
+    @extend_schema(
+        operation_id="cases_list",
+        parameters=[_DB_DOWN],
+        responses={200: CaseOutput(many=True), **errors(_REFUSED, 503)},
+    )
     def get(self, request):
         cases = case_list_for(user=request.user).select_related("borough")[:500]
         return Response(CaseOutput(cases, many=True).data)
 
-    @extend_schema(operation_id="cases_create", request=CaseInput, responses={201: CaseOutput})
+    @extend_schema(
+        operation_id="cases_create",
+        request=CaseInput,
+        parameters=[_DB_DOWN],
+        responses={201: CaseOutput, **errors(400, _REFUSED, 503, field_errors=True)},
+    )
     def post(self, request):
         if not request.user.has_perm("evidence.add_case"):
             raise PermissionDenied("your role cannot open cases")
@@ -205,8 +253,14 @@ class CaseListApi(ReviewApi):
 
 
 class CaseDetailApi(ReviewApi):
-    @extend_schema(operation_id="cases_get", responses=CaseDetailOutput)
+    @extend_schema(
+        operation_id="cases_get",
+        parameters=[_DB_DOWN],
+        responses={200: CaseDetailOutput, **errors(_REFUSED, _NOT_FOUND, 503)},
+    )
     def get(self, request, case_id):
+        if case_id > MAX_ID:
+            raise Http404
         case = case_get_for(user=request.user, case_id=case_id)
         return Response(CaseDetailOutput(case).data)
 
@@ -216,13 +270,23 @@ class CaseRecordingApi(ReviewApi):
         reason = serializers.CharField()
 
     def _objects(self, request, case_id, recording_id):
+        if case_id > MAX_ID:
+            raise Http404
         case = case_get_for(user=request.user, case_id=case_id)
         recording = recording_get_for(user=request.user, recording_id=recording_id)
         if not request.user.has_perm("evidence.change_case"):
             raise PermissionDenied("your role cannot change cases")
         return case, recording
 
-    @extend_schema(operation_id="cases_add_recording", request=None, responses={204: None})
+    @extend_schema(
+        operation_id="cases_add_recording",
+        request=None,
+        parameters=[_DB_DOWN],
+        responses={
+            204: OpenApiResponse(description="The recording is on the case."),
+            **errors(400, _REFUSED, _NOT_FOUND, 503, field_errors=True),
+        },
+    )
     def put(self, request, case_id, recording_id):
         case, recording = self._objects(request, case_id, recording_id)
         try:
@@ -232,7 +296,13 @@ class CaseRecordingApi(ReviewApi):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
-        operation_id="cases_remove_recording", request=RemoveInput, responses={204: None}
+        operation_id="cases_remove_recording",
+        request=RemoveInput,
+        parameters=[_DB_DOWN],
+        responses={
+            204: OpenApiResponse(description="The recording is off the case."),
+            **errors(400, _REFUSED, _NOT_FOUND, 503, field_errors=True),
+        },
     )
     def delete(self, request, case_id, recording_id):
         case, recording = self._objects(request, case_id, recording_id)
@@ -241,3 +311,8 @@ class CaseRecordingApi(ReviewApi):
         case_remove_recording(case=case, recording=recording, actor=request.user,
                               reason=data.validated_data["reason"])  # fmt: skip
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@csrf_exempt  # answers nothing but 404, whatever the method
+def api_not_found(request, *args, **kwargs):
+    return JsonResponse({"detail": "Not found."}, status=404)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from evidence import apis, review_apis
 
@@ -28,4 +28,7 @@ urlpatterns = [
     ),
     path("ingest/", apis.UploadCreateApi.as_view(), name="ingest-create"),
     path("ingest/<uuid:upload_id>", apis.UploadApi.as_view(), name="ingest-upload"),
+    # Anything else under the API (an id that is not one, a path that does not exist) is a 404 in
+    # the API's own JSON, not the site's HTML page.
+    re_path(r"^.*$", review_apis.api_not_found),
 ]

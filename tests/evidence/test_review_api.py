@@ -143,3 +143,36 @@ def test_cases_through_the_api_with_their_permission_matrix(api, rows):
     _verified(admin, Role.BOROUGH_ADMIN)
     assert admin.post("/api/v1/cases/", {"crime_reference": "5201234/26", "title": "x"},
                       format="json").status_code == 403  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"deleting_within_days": "9" * 20}, "deleting_within_days"),
+        ({"deleting_within_days": "36501"}, "deleting_within_days"),
+        ({"case": "9" * 20}, "case"),
+        ({"started_from": "0001-01-01T00:00:00+14:00"}, "started_from"),
+    ],
+)
+def test_numbers_and_dates_out_of_range_in_filters_are_a_400(api, rows, params, field):
+    _verified(api, Role.CUSTODY_SERGEANT)
+    response = api.get("/api/v1/recordings/", params)
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_ids_no_database_column_holds_and_paths_that_are_no_ids_are_a_json_404(api, rows):
+    harrow, _ = rows
+    _verified(api, Role.CUSTODY_SERGEANT)
+    huge = "9" * 20
+    for method, url in [
+        ("get", f"/api/v1/cases/{huge}/"),
+        ("put", f"/api/v1/cases/{huge}/recordings/{harrow[0].pk}"),
+        ("post", f"/api/v1/recordings/{harrow[0].pk}/flags/{huge}/lift"),
+        ("get", "/api/v1/cases/-1.5/"),
+        ("get", "/api/v1/recordings/not-a-uuid/"),
+        ("patch", "/api/v1/ingest/not-a-uuid"),
+    ]:
+        response = getattr(api, method)(url, {"reason": "x"}, format="json")
+        assert response.status_code == 404, url
+        assert "detail" in response.json(), url

@@ -337,16 +337,26 @@ def _file_claim(upload_id: uuid.UUID) -> Callable[[], None] | None:
     """The embedded setup's claim: an exclusive flock, dropped by the kernel when the process dies.
 
     Each call opens its own file description, so two threads of one process exclude each other too.
+    The holder removes the file when it lets go (no file is left per upload); a claimant that locked
+    a file already removed from its name holds nothing, and is told to come back.
     """
     folder = settings.VAR_DIR / "ingest-claims"
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / f"{upload_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    path = folder / f"{upload_id}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        if os.fstat(fd).st_ino != os.stat(path).st_ino:
+            raise BlockingIOError  # the holder removed it after we opened it
+    except (BlockingIOError, FileNotFoundError):
         os.close(fd)
         return None
-    return lambda: os.close(fd)  # closing the only descriptor drops the lock
+
+    def release() -> None:
+        path.unlink(missing_ok=True)  # while still holding the lock
+        os.close(fd)  # closing the only descriptor drops the lock
+
+    return release
 
 
 def _claim_alive() -> None:

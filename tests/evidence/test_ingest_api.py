@@ -630,5 +630,8 @@ def test_the_embedded_claim_is_exclusive_and_freed_when_its_process_is_killed():
         again = _file_claim(upload_id)
         assert again is not None
         again()
+        from django.conf import settings
+
+        assert not (settings.VAR_DIR / "ingest-claims" / f"{upload_id}.lock").exists()
     finally:
         holder.kill()

@@ -468,7 +468,7 @@ def _encode(metadata: dict[str, str]) -> str:
 
 # A header that str.isdigit() accepts but is no number (²), digits of another script (٣), and a
 # number no 64-bit column holds.
-@pytest.mark.parametrize("value", ["²", "٣", "1²", " 12", "99999999999999999999"])
+@pytest.mark.parametrize("value", ["²", "٣", "1²", "99999999999999999999"])
 def test_tus_numbers_in_anything_but_ascii_digits_are_refused(tus, cam, small_clip, value):
     meta = f.clip_metadata(cam, small_clip)
     created = tus.client.post(

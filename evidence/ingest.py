@@ -20,9 +20,11 @@ Guarantees:
   embedded setup (SQLite, one machine) it is an flock on a file under `var/`, which the kernel drops
   when the process dies. A writer whose session is gone can commit nothing: every commit goes
   through that session and is fenced by the claim's token in the row as well. It checks its session
-  before each storage part, so at most the parts already in flight can land after it lost the claim;
-  they hold the same bytes at the same place, and a part overwritten that way no longer matches the
-  ETag the next writer recorded, which S3 refuses at completion (the dock then resends that part);
+  before each storage part, so only the parts already in flight (at most IN_FLIGHT_PARTS) can land
+  after it lost the claim, and only if the dock has already reconnected to another writer. Such a
+  part holds a sealing of the same offset; if it replaced the next writer's part, its ETag no longer
+  matches the one recorded, and an S3 that checks ETags (AWS, MinIO) refuses the completion rather
+  than store bytes nobody hashed (the upload then has to be started again);
 - a start the camera's clock cannot have got right is accepted and marked clock suspect, never
   refused (a refused clip stays on the camera for ever); its deletion date is set when the upload
   completes, counted from then for a suspect clock, and never within the review window of arrival

@@ -247,7 +247,10 @@ class EvidenceFlag(models.Model):
 
 
 class Case(models.Model):
-    """A case built around a crime reference, gathering the recordings that bear on it."""
+    """A case built around a crime reference, gathering the recordings that bear on it.
+
+    Being on an open case holds a recording (a retention hold whose source is the case, placed and
+    lifted by `evidence.services` through `retention.services`)."""
 
     crime_reference = models.CharField(max_length=40, db_index=True)
     title = models.CharField(max_length=200)
@@ -257,12 +260,22 @@ class Case(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # A closed case takes no new recordings and holds none: closing lifts its holds.
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    close_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.crime_reference} {self.title}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
 
 
 class AuditEventQuerySet(models.QuerySet):

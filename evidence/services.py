@@ -286,26 +286,120 @@ def case_create(*, crime_reference: str, title: str, borough, actor) -> Case:
     return case
 
 
+def _case_hold_ref(case: Case) -> str:
+    return f"case:{case.pk}"
+
+
+def _case_locked(case: Case) -> Case:
+    """The case row, locked: adding, removing and closing are serialised on it, so a recording
+    added while the case closes is either on it before (and its hold lifted) or refused after."""
+    return Case.objects.select_for_update().get(pk=case.pk)
+
+
 @transaction.atomic
 def case_add_recording(*, case: Case, recording: Recording, actor) -> None:
+    """Put a recording on an open case. Being on the case holds it: the hold (source "case") is
+    placed through the retention service in this transaction, so the recording is never on a case
+    unheld; footage the sweep has already claimed or deleted is refused with a clear message."""
+    from retention.models import HoldSource
+    from retention.services import RecordingGone, hold_place
+
     if recording.borough_id != case.borough_id:
         raise FlagError("a case holds recordings of its own borough only")
+    case = _case_locked(case)
+    if not case.is_open:
+        raise FlagError(f"case {case.crime_reference} is closed: it takes no new recordings")
+    try:
+        # Idempotent: a recording already on the case keeps its one hold.
+        hold_place(
+            recording=recording,
+            source=HoldSource.CASE,
+            actor=actor,
+            reason=f"on case {case.crime_reference}: {case.title}",
+            source_ref=_case_hold_ref(case),
+        )
+    except RecordingGone as exc:
+        raise FlagError(f"cannot add to the case: {exc}") from exc
     if case.recordings.filter(pk=recording.pk).exists():
         return
     case.recordings.add(recording)
-    audit_record(actor=actor, action="case.recording_added", obj=recording,
-                 detail={"case": case.pk, "crime_reference": case.crime_reference})  # fmt: skip
+    audit_record(
+        actor=actor,
+        action="case.recording_added",
+        obj=recording,
+        detail={"case": case.pk, "crime_reference": case.crime_reference},
+    )
+
+
+def _case_holds_lift(*, case: Case, actor, reason: str, recording: Recording | None = None) -> int:
+    from retention.models import Hold, HoldSource
+    from retention.services import hold_lift
+
+    holds = Hold.objects.filter(
+        source=HoldSource.CASE, source_ref=_case_hold_ref(case), active=True
+    )
+    if recording is not None:
+        holds = holds.filter(recording=recording)
+    lifted = 0
+    for hold in holds.order_by("recording_id"):  # one lock order for every writer
+        hold_lift(hold=hold, actor=actor, reason=reason)
+        lifted += 1
+    return lifted
 
 
 @transaction.atomic
 def case_remove_recording(*, case: Case, recording: Recording, actor, reason: str) -> None:
+    """Take a recording off a case (with a reason) and lift the hold the case placed; a hold from
+    another case, a flag or a request stays."""
     if not reason.strip():
         raise FlagError("removing a recording from a case needs a reason")
+    case = _case_locked(case)
     if not case.recordings.filter(pk=recording.pk).exists():
         return
     case.recordings.remove(recording)
-    audit_record(actor=actor, action="case.recording_removed", obj=recording, justification=reason,
-                 detail={"case": case.pk, "crime_reference": case.crime_reference})  # fmt: skip
+    _case_holds_lift(
+        case=case,
+        actor=actor,
+        reason=f"removed from case {case.crime_reference}: {reason}",
+        recording=recording,
+    )
+    audit_record(
+        actor=actor,
+        action="case.recording_removed",
+        obj=recording,
+        justification=reason,
+        detail={"case": case.pk, "crime_reference": case.crime_reference},
+    )
+
+
+@transaction.atomic
+def case_close(*, case: Case, actor, reason: str) -> Case:
+    """Close a case (with a reason): it takes no new recordings, and every hold it placed is
+    lifted with that reason, so its footage goes back to its retention policy unless something
+    else holds it. The recordings stay listed on the case, for the record."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise FlagError("closing a case needs a reason")
+    case = _case_locked(case)
+    if not case.is_open:
+        raise FlagError(
+            f"case {case.crime_reference} was already closed on {case.closed_at:%d %b %Y}"
+        )
+    case.closed_at = timezone.now()
+    case.closed_by = actor if getattr(actor, "is_authenticated", False) else None
+    case.close_reason = reason
+    case.save(update_fields=["closed_at", "closed_by", "close_reason"])
+    lifted = _case_holds_lift(
+        case=case, actor=actor, reason=f"case {case.crime_reference} closed: {reason}"
+    )
+    audit_record(
+        actor=actor,
+        action="case.closed",
+        obj=case,
+        justification=reason,
+        detail={"crime_reference": case.crime_reference, "holds_lifted": lifted},
+    )
+    return case
 
 
 MAX_GRANT = timedelta(days=7)

@@ -36,6 +36,7 @@ from evidence.services import (
     borough_grant_create,
     borough_grant_revoke,
     case_add_recording,
+    case_close,
     case_create,
     case_remove_recording,
     recording_consult,
@@ -136,7 +137,9 @@ def recording_detail_view(request, recording_id):
         "can_change_cases": request.user.has_perm("evidence.change_case"),
         "cases": recording.cases.all(),
         "bookmarks": recording.bookmarks.select_related("created_by"),
-        "open_cases": case_list_for(user=request.user).filter(borough=recording.borough)[:100],
+        "open_cases": case_list_for(user=request.user).filter(
+            borough=recording.borough, closed_at__isnull=True
+        )[:100],
         "days_left": (recording.delete_after - timezone.now()).days,
         "crime_ref_example": settings.BWV_CRIME_REF_EXAMPLE,
     }  # fmt: skip
@@ -220,13 +223,41 @@ def case_list_view(request):
                                                 "example": settings.BWV_CRIME_REF_EXAMPLE})  # fmt: skip
 
 
+def _case_page(request, case, *, close_error: str = "", status: int = 200):
+    recordings = case.recordings.select_related("camera", "officer").order_by("started_at")
+    context = {
+        "case": case,
+        "recordings": recordings,
+        "can_change": request.user.has_perm("evidence.change_case"),
+        "close_error": close_error,
+        "close_reason": request.POST.get("reason", "") if close_error else "",
+    }
+    return render(request, "staff/case.html", context, status=status)
+
+
 @staff_required
 def case_detail_view(request, case_id):
+    return _case_page(request, case_get_for(user=request.user, case_id=case_id))
+
+
+@staff_required
+@require_POST
+def case_close_view(request, case_id):
+    """Close a case with a reason; its holds are lifted. A missing reason is shown at the field."""
     case = case_get_for(user=request.user, case_id=case_id)
-    recordings = case.recordings.select_related("camera", "officer").order_by("started_at")
-    return render(request, "staff/case.html", {
-        "case": case, "recordings": recordings,
-        "can_change": request.user.has_perm("evidence.change_case")})  # fmt: skip
+    if not request.user.has_perm("evidence.change_case"):
+        return HttpResponseForbidden("Your role cannot change cases.")
+    try:
+        case = case_close(case=case, actor=request.user, reason=request.POST.get("reason", ""))
+    except FlagError as exc:
+        case.refresh_from_db()
+        return _case_page(request, case, close_error=str(exc), status=400)
+    messages.success(
+        request,
+        f"Case {case.crime_reference} closed. Its recordings are no longer held by it: each "
+        "is kept only while a flag, another case or another hold keeps it.",
+    )
+    return redirect("case-detail", case_id=case.pk)
 
 
 @staff_required

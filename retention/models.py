@@ -38,6 +38,7 @@ class HoldSource(models.TextChoices):
     POLICING_PURPOSE = "policing_purpose", "Policing purpose"
     ACCESS_REQUEST = "access_request", "Public access request"
     LEGAL = "legal", "Legal hold"
+    CASE = "case", "On a case"
 
 
 class Hold(models.Model):

@@ -1,5 +1,6 @@
 """A stateful property test of retention: any sequence of uploads, flags, lifts, access-request
-holds, clock moves, sweeps and crashes mid-sweep keeps the invariants, on the real PostgreSQL and S3.
+holds, cases (add, remove, close), clock moves, sweeps and crashes mid-sweep keeps the invariants,
+on the real PostgreSQL and S3.
 """
 
 import os
@@ -12,8 +13,15 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from evidence.models import FlagKind, Recording, RecordingState
-from evidence.services import FlagError, recording_flag
+from evidence.models import Case, FlagKind, Recording, RecordingState
+from evidence.services import (
+    FlagError,
+    case_add_recording,
+    case_close,
+    case_create,
+    case_remove_recording,
+    recording_flag,
+)
 from evidence.storage import blob_store
 from retention.models import DeletionCertificate, Hold, HoldSource
 from retention.services import RecordingGone, hold_lift, hold_place
@@ -34,6 +42,7 @@ class RetentionMachine(RuleBasedStateMachine):
         self.clip = RetentionMachine.clip
         self.now = timezone.now()
         self.ids: list = []
+        self.cases: list = []
         self.n = 0
 
     def _mine(self):
@@ -72,11 +81,59 @@ class RetentionMachine(RuleBasedStateMachine):
         except RecordingGone:
             assert recording.state != RecordingState.AVAILABLE
 
-    @precondition(lambda self: Hold.objects.filter(recording_id__in=self.ids, active=True).exists())
+    def _liftable(self):
+        # A case's hold is lifted only by taking the recording off the case or closing the case.
+        return Hold.objects.filter(recording_id__in=self.ids, active=True).exclude(
+            source=HoldSource.CASE
+        )
+
+    @precondition(lambda self: self._liftable().exists())
     @rule(i=st.integers(min_value=0))
     def lift(self, i):
-        holds = list(Hold.objects.filter(recording_id__in=self.ids, active=True).order_by("pk"))
+        holds = list(self._liftable().order_by("pk"))
         hold_lift(hold=holds[i % len(holds)], actor=self.sergeant, reason="released")
+
+    @precondition(lambda self: len(self.cases) < 4)
+    @rule()
+    def open_case(self):
+        case = case_create(
+            crime_reference="5201234/26",
+            title=f"case {len(self.cases)}",
+            borough=self.cam.borough,
+            actor=self.sergeant,
+        )
+        self.cases.append(case.pk)
+
+    def _case(self, c) -> Case:
+        return Case.objects.get(pk=self.cases[c % len(self.cases)])
+
+    @precondition(lambda self: self.ids and self.cases)
+    @rule(i=st.integers(min_value=0), c=st.integers(min_value=0))
+    def add_to_case(self, i, c):
+        recording = Recording.objects.get(pk=self.ids[i % len(self.ids)])
+        case = self._case(c)
+        try:
+            case_add_recording(case=case, recording=recording, actor=self.sergeant)
+        except FlagError:
+            # Refused only for a closed case, or footage the sweep has claimed or deleted.
+            assert not case.is_open or recording.state != RecordingState.AVAILABLE
+
+    @precondition(lambda self: self.ids and self.cases)
+    @rule(i=st.integers(min_value=0), c=st.integers(min_value=0))
+    def remove_from_case(self, i, c):
+        recording = Recording.objects.get(pk=self.ids[i % len(self.ids)])
+        case_remove_recording(
+            case=self._case(c), recording=recording, actor=self.sergeant, reason="not relevant"
+        )
+
+    @precondition(lambda self: self.cases)
+    @rule(c=st.integers(min_value=0))
+    def close_case(self, c):
+        case = self._case(c)
+        try:
+            case_close(case=case, actor=self.sergeant, reason="no further action")
+        except FlagError:
+            assert not case.is_open
 
     @rule(hours=st.integers(min_value=1, max_value=24 * 12))
     def advance_clock(self, hours):
@@ -127,6 +184,26 @@ class RetentionMachine(RuleBasedStateMachine):
         )
         assert not self._mine().filter(pk__in=held_ids).exclude(
             state=RecordingState.AVAILABLE).exists()  # fmt: skip
+
+    @invariant()
+    def footage_on_an_open_case_is_held_by_it_and_kept(self):
+        for case in Case.objects.filter(pk__in=self.cases):
+            on_case = set(case.recordings.values_list("pk", flat=True))
+            held_by_case = set(
+                Hold.objects.filter(
+                    source=HoldSource.CASE, source_ref=f"case:{case.pk}", active=True
+                ).values_list("recording_id", flat=True)
+            )
+            if case.is_open:
+                assert held_by_case == on_case, case.pk
+                assert (
+                    not self._mine()
+                    .filter(pk__in=on_case)
+                    .exclude(state=RecordingState.AVAILABLE)
+                    .exists()
+                )
+            else:
+                assert not held_by_case, case.pk
 
     @invariant()
     def each_deletion_has_exactly_one_certificate(self):

@@ -245,6 +245,15 @@ BWV_MIN_REVIEW_DAYS = max(0, env_int("BWV_MIN_REVIEW_DAYS", 7))
 # 1/31 of the estate; a week of missed nights about a quarter.
 BWV_SWEEP_MAX_SHARE = float(os.environ.get("BWV_SWEEP_MAX_SHARE", "0.3"))
 BWV_SWEEP_GUARD_MIN = env_int("BWV_SWEEP_GUARD_MIN", 50)
+# Recordings claimed and deleted per batch (one S3 DeleteObjects of up to 1,000 keys holds 500
+# recordings' media and posters).
+BWV_SWEEP_BATCH_SIZE = env_int("BWV_SWEEP_BATCH_SIZE", 500)
+# A batch whose objects storage will not delete is tried this many times in all, waiting
+# BWV_SWEEP_STORAGE_RETRY_SECONDS, then twice that, and so on, between tries (about 15 s in all by
+# default: enough for a blip, short enough that an outage stops the run at once). Then the run
+# stops and gives back what it claimed.
+BWV_SWEEP_STORAGE_ATTEMPTS = env_int("BWV_SWEEP_STORAGE_ATTEMPTS", 3)
+BWV_SWEEP_STORAGE_RETRY_SECONDS = float(os.environ.get("BWV_SWEEP_STORAGE_RETRY_SECONDS", "5"))
 
 # Crime references in the force's format; the default is the Met's CRIS style, e.g. 5201234/26.
 BWV_CRIME_REF_PATTERN = os.environ.get("BWV_CRIME_REF_PATTERN", r"\d{7}/\d{2}")
@@ -401,6 +410,12 @@ EMAIL_HOST_USER = os.environ.get("BWV_EMAIL_USER", "")
 EMAIL_HOST_PASSWORD = env_secret("BWV_EMAIL_PASSWORD") or ""
 EMAIL_USE_TLS = env_bool("BWV_EMAIL_TLS")
 DEFAULT_FROM_EMAIL = os.environ.get("BWV_FROM_EMAIL", "bwv-noreply@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_SUBJECT_PREFIX = "[BWV evidence] "
+# Who is told when the retention sweep stops (its guard, a storage failure) or Object Lock is not
+# protecting evidence: the operations team's addresses. Django also mails them its reports of
+# server errors (sensitive form fields are masked in those).
+ADMINS = [(address, address) for address in env_list("BWV_ADMIN_EMAILS", [])]
 
 # -- Production hardening (`manage.py check --deploy` is clean with BWV_PRODUCTION=1) -------------
 if PRODUCTION:

@@ -82,13 +82,20 @@ class Hold(models.Model):
 
 
 class SweepRun(models.Model):
-    """One run of the retention sweep, with what it did. Written as it goes, so a crash shows."""
+    """One run of the retention sweep, with what it did. Written as it goes, so a crash shows.
+
+    A run whose process died (killed, or its database session lost) is closed as abandoned by the
+    next run, which also takes over the recordings it had claimed (see `retention.sweep`).
+    """
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
         COMPLETED = "completed", "Completed"
+        # Runs before storage failures stopped the run: kept so that old records still read.
         COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
         GUARD_STOPPED = "guard_stopped", "Stopped by the blast-radius guard"
+        STORAGE_FAILED = "storage_failed", "Stopped: storage failed"
+        ABANDONED = "abandoned", "Abandoned: its worker stopped"
         DRY_RUN = "dry_run", "Dry run"
         FAILED = "failed", "Failed"
 
@@ -103,6 +110,13 @@ class SweepRun(models.Model):
     bytes_freed = models.BigIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True)
     message = models.TextField(blank=True)
+    # The token the run claims recordings with (Recording.sweep_claim); also names the run's
+    # liveness lock on PostgreSQL.
+    claim_token = models.UUIDField(null=True, blank=True, unique=True)
+    released = models.PositiveIntegerField(
+        default=0, help_text="Claimed recordings given back undeleted when the run stopped"
+    )
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -111,10 +125,26 @@ class SweepRun(models.Model):
         return f"sweep {self.started_at:%Y-%m-%d %H:%M} {self.status}"
 
     @property
+    def is_problem(self) -> bool:
+        return self.status in PROBLEM_STATUSES or bool(self.failed)
+
+    @property
     def duration_seconds(self) -> float | None:
         if self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
+
+
+# Outcomes the retention page shows as a problem, for someone to look at.
+PROBLEM_STATUSES = frozenset(
+    {
+        SweepRun.Status.GUARD_STOPPED,
+        SweepRun.Status.STORAGE_FAILED,
+        SweepRun.Status.ABANDONED,
+        SweepRun.Status.FAILED,
+        SweepRun.Status.COMPLETED_WITH_ERRORS,
+    }
+)
 
 
 class DeletionCertificate(models.Model):

@@ -2,6 +2,10 @@
 
 It walks the bucket's listing (sorted by key) and the recordings sorted the same way side by side,
 so memory stays constant whatever the estate's size.
+
+A recording under a live claim of the retention sweep is not reported missing: the sweep may be
+deleting its objects at this moment, and marks it deleted once they are gone. A claim the sweep
+left unfinished (its run died or stopped) is reported, as what it is.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models.functions import Collate
+from django.utils import timezone
 
 from evidence.models import Recording, RecordingState
 from evidence.storage import blob_store
+from retention.sweep import under_live_claim
 
 PREFIX = "recordings/"
 
@@ -43,6 +49,21 @@ def _expected_keys(prefix: str) -> Iterator[tuple[str, Recording]]:
             yield key, recording
 
 
+def _why_missing(recording_id) -> str | None:
+    """Why a recording's object is missing, asked at the moment it is found (the walk takes time:
+    a sweep may have claimed or deleted the recording since it was read); None when nothing is
+    wrong. Few objects are ever missing, so one query each is cheap."""
+    row = Recording.objects.filter(pk=recording_id).values("state").first()
+    state = row["state"] if row else RecordingState.DELETED
+    if state in (RecordingState.DELETED, RecordingState.UPLOADING):
+        return None  # gone meanwhile; or an upload, whose object exists only once it completes
+    if state == RecordingState.DELETING:
+        if under_live_claim(timezone.now()).filter(pk=recording_id).exists():
+            return None  # a running sweep is deleting it now
+        return "recording is deleting, left unfinished by a sweep: the next run completes it"
+    return f"recording is {state}"
+
+
 def reconcile(prefix: str = PREFIX) -> Iterator[Finding]:
     # storage_key and poster_key share the prefix recordings/<id>/, so for one recording both
     # keys sort together, and recordings sort by id: both sides are in the same order.
@@ -56,10 +77,12 @@ def reconcile(prefix: str = PREFIX) -> Iterator[Finding]:
             s = next(stored, None)
         elif s is None or e[0] < s:
             key, recording = e
-            uploading = recording.state == RecordingState.UPLOADING
-            if not uploading:  # an upload's object only exists once it completes
-                yield Finding("missing_object", key, str(recording.pk),
-                              f"recording is {recording.state}")  # fmt: skip
+            # An upload's object only exists once it completes.
+            why = (
+                None if recording.state == RecordingState.UPLOADING else _why_missing(recording.pk)
+            )
+            if why:
+                yield Finding("missing_object", key, str(recording.pk), why)
             e = next(expected, None)
         else:
             s = next(stored, None)

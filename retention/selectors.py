@@ -64,13 +64,16 @@ def retention_report_for(*, user, now, days: int = 7) -> dict | None:
     by_window = recordings.filter(
         state=RecordingState.AVAILABLE, review_window_extended=True, delete_after__gt=now
     )
+    runs = list(SweepRun.objects.all()[:20])
     return {
         "review_days": settings.BWV_MIN_REVIEW_DAYS,
         "window_count": by_window.count(),
         "window_next": list(
             by_window.select_related("camera").order_by("delete_after", "id")[:WINDOW_LISTED]
         ),
-        "runs": list(SweepRun.objects.all()[:20]),
+        "runs": runs,
+        # The last real run (not a dry run), shown on its own when it did not finish its work.
+        "last_run": next((run for run in runs if not run.dry_run), None),
         "due": list(due),
         "overdue": overdue,
         "held": recordings.filter(state=RecordingState.AVAILABLE, held=True).count(),

@@ -13,13 +13,29 @@ Guarantees:
 - A claim is committed before any storage call (no network inside a transaction). Objects are
   deleted first, then the data key is destroyed and the row marked deleted with one certificate,
   in one transaction. A recording is marked deleted only when every one of its objects was
-  deleted; a storage error leaves it claimed-but-not-deleted for the next run.
-- Idempotent and resumable: a run that crashes anywhere leaves claimed rows whose lease runs out;
-  the next run finishes them. Deleting an object twice is harmless, and the certificate is unique
-  per recording, so each recording is deleted exactly once with exactly one certificate.
+  deleted.
+- Storage failing stops the run: a batch whose objects storage still will not delete after a
+  bounded retry (BWV_SWEEP_STORAGE_ATTEMPTS) is the last. The next batch is claimed while one is
+  being deleted but sent to storage only once that one succeeded, so when the run stops, the
+  recordings it claimed and could not finish are given back at once: back to available (a hold
+  can be placed on them straight away) when this run was the first to claim them, or left to be
+  finished by the next run, unclaimed, when an earlier run had claimed them (their objects may
+  already be gone). The run ends "storage failed", the admins are alerted (mail and an audit
+  event) and `manage.py sweep_retention` exits non-zero. Should storage have deleted a given-back
+  recording's objects without saying so (a reply lost), `reconcile_storage` names it, and the
+  next run, unless a hold came first, completes its deletion.
+- Idempotent and resumable: a run that crashes anywhere leaves claimed rows that the next run
+  finishes. Deleting an object twice is harmless, and the certificate is unique per recording, so
+  each recording is deleted exactly once with exactly one certificate.
+- A run proves it is alive while it works: on PostgreSQL it holds an advisory lock, named by its
+  claim token, on its own database session, from before its record exists until it is finished;
+  elsewhere it writes a heartbeat. A run whose process died (killed, its session gone) is closed
+  as abandoned by the next run, which takes over its claims at once (they no longer wait for the
+  claim lease, CLAIM_LEASE, which remains the backstop).
 - A blast-radius guard stops the run and alerts, deleting nothing, when a run would remove more
   than a configured share of the stored recordings, or when storage is unreachable or looks empty.
-- Memory is bounded by one batch.
+  Claimed (deleting) rows count as stored, as they count as candidates.
+- Memory is bounded by two batches.
 
 In a versioned bucket (Object Lock needs one) a delete leaves the bytes as a non-current version
 until the bucket's lifecycle rule expires them; they are unreadable at once all the same, since
@@ -28,17 +44,21 @@ the data key that could decrypt them is destroyed here (crypto-shredding).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import mail_admins
-from django.db import connection, transaction
-from django.db.models import Q, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from evidence.models import Recording, RecordingState
@@ -66,9 +86,19 @@ def expired_unheld(now: datetime):
 
 
 def _unfinished(now: datetime):
-    """Recordings claimed by a run that did not finish them (crashed, or storage failed)."""
+    """Recordings claimed by a run that did not finish them (it crashed, was abandoned, or its
+    storage failed after their objects were sent for deletion)."""
     return Recording.objects.filter(state=RecordingState.DELETING).filter(
         Q(sweep_claim__isnull=True) | Q(sweep_claimed_at__lt=now - CLAIM_LEASE)
+    )
+
+
+def under_live_claim(now: datetime):
+    """Recordings a running sweep has claimed and may be deleting right now."""
+    return Recording.objects.filter(
+        state=RecordingState.DELETING,
+        sweep_claim__isnull=False,
+        sweep_claimed_at__gte=now - CLAIM_LEASE,
     )
 
 
@@ -78,11 +108,27 @@ def _lock(queryset, limit: int) -> list[uuid.UUID]:
     return list(locked[:limit])
 
 
-def _claim_batch(*, token: uuid.UUID, now: datetime, batch_size: int) -> list[uuid.UUID]:
+@dataclass
+class _Batch:
+    recordings: list[Recording]
+    # Taken over from an earlier run that did not finish them: their objects may be gone already.
+    resumed: set[uuid.UUID] = field(default_factory=set)
+    deleting: Future | None = None
+
+    @property
+    def ids(self) -> list[uuid.UUID]:
+        return [r.pk for r in self.recordings]
+
+
+def _claim_batch(*, token: uuid.UUID, now: datetime, batch_size: int) -> _Batch | None:
     """Claim up to `batch_size` recordings for this run (one short transaction)."""
     with transaction.atomic():
-        ids = _lock(_unfinished(now), batch_size)
-        fresh = _lock(expired_unheld(now), batch_size - len(ids)) if len(ids) < batch_size else []
+        resumed = _lock(_unfinished(now), batch_size)
+        fresh = (
+            _lock(expired_unheld(now), batch_size - len(resumed))
+            if len(resumed) < batch_size
+            else []
+        )
         if fresh:
             # Rows are locked now: a hold committed before the lock is visible to this query, and
             # none can be placed until we commit (hold_place locks the row first).
@@ -92,12 +138,14 @@ def _claim_batch(*, token: uuid.UUID, now: datetime, batch_size: int) -> list[uu
                 )
             )
             fresh = [pk for pk in fresh if pk not in held]
-        ids += fresh
+        ids = resumed + fresh
         if ids:
             Recording.objects.filter(pk__in=ids).update(
                 state=RecordingState.DELETING, sweep_claim=token, sweep_claimed_at=now
             )
-    return ids
+    if not ids:
+        return None
+    return _Batch(_load(ids, token), set(resumed))
 
 
 def _object_keys(recording: Recording) -> list[str]:
@@ -137,16 +185,60 @@ def _load(ids: list[uuid.UUID], token: uuid.UUID) -> list[Recording]:
 
 
 def _delete_objects(recordings: list[Recording]) -> tuple[set[str], str]:
-    """Delete the batch's objects (storage only, no database: it runs beside the next claim)."""
-    keys = [key for r in recordings for key in _object_keys(r)]
-    try:
-        return set(blob_store().delete_many(keys)), ""
-    except StorageUnavailable as exc:
-        return set(keys), f"storage: {exc}"
+    """Delete the batch's objects, retrying what failed a bounded number of times (storage only,
+    no database: it runs beside the next claim and the previous batch's record). Returns the keys
+    storage still would not delete, and why."""
+    pending = [key for r in recordings for key in _object_keys(r)]
+    attempts = max(1, settings.BWV_SWEEP_STORAGE_ATTEMPTS)
+    error = ""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(settings.BWV_SWEEP_STORAGE_RETRY_SECONDS * 2 ** (attempt - 1))
+        try:
+            failed = blob_store().delete_many(pending)
+            error = f"it did not delete {len(failed)} of {len(pending)} objects" if failed else ""
+        except StorageUnavailable as exc:
+            failed, error = pending, str(exc)
+        if not failed:
+            return set(), ""
+        log.warning("retention sweep: attempt %s of %s: %s", attempt + 1, attempts, error)
+        pending = list(failed)
+    return set(pending), error
 
 
-def _record_batch(*, run: SweepRun, token: uuid.UUID, recordings: list[Recording],
-                  failed: set[str], policy: str) -> None:  # fmt: skip
+def _release(*, token: uuid.UUID, ids: list[uuid.UUID], resumed: set[uuid.UUID]) -> tuple[int, int]:
+    """Give back claims this run could not finish. Returns (made available again, left unclaimed
+    for the next run).
+
+    A recording this run was the first to claim goes back to available, so a hold can be placed
+    on it at once. One taken over from an earlier run stays deleting, unclaimed, for the next run
+    to finish without waiting: its objects may already be gone. So does one whose clip was
+    uploaded again while it was claimed: the new copy is the available one (one per camera and
+    hash).
+    """
+    with transaction.atomic():
+        mine = Recording.objects.filter(
+            pk__in=ids, state=RecordingState.DELETING, sweep_claim=token
+        )
+        reupload = Recording.objects.filter(
+            camera=OuterRef("camera"), sha256=OuterRef("sha256"), state=RecordingState.AVAILABLE
+        )
+        fresh = [pk for pk in ids if pk not in resumed]
+        left = mine.filter(Q(pk__in=resumed) | Exists(reupload)).update(sweep_claim=None)
+        try:
+            with transaction.atomic():
+                available = mine.filter(pk__in=fresh).update(
+                    state=RecordingState.AVAILABLE, sweep_claim=None, sweep_claimed_at=None
+                )
+        except IntegrityError:  # a copy became available meanwhile: leave this one for the next run
+            available = 0
+            left += mine.filter(pk__in=fresh).update(sweep_claim=None)
+    return available, left
+
+
+def _record_batch(
+    *, run: SweepRun, token: uuid.UUID, recordings: list[Recording], failed: set[str], policy: str
+) -> None:
     """Mark deleted what storage deleted: key destroyed, row deleted, certificate, audit."""
     done = [r for r in recordings if not failed.intersection(_object_keys(r))]
     stuck = [r for r in recordings if failed.intersection(_object_keys(r))]
@@ -182,7 +274,7 @@ def _record_batch(*, run: SweepRun, token: uuid.UUID, recordings: list[Recording
                     objects_deleted=_object_keys(r),
                     statement=statement,
                     digest=hashlib.sha256(_canonical(statement)).hexdigest(),
-                )  # fmt: skip
+                )
             )
         DeletionCertificate.objects.bulk_create(certificates)
         audit_record_many(
@@ -198,12 +290,12 @@ def _record_batch(*, run: SweepRun, token: uuid.UUID, recordings: list[Recording
                 for r, cert in zip(done, certificates, strict=True)
             ],
         )
-        # Storage refused the others: they stay claimed (not deleted) until the lease runs out,
-        # so this run does not spin on them and the next run retries them.
+        # Storage refused the others: the run stops after this batch and gives them back.
         SweepRun.objects.filter(pk=run.pk).update(
             deleted=run.deleted + len(done),
             failed=run.failed + len(stuck),
             bytes_freed=run.bytes_freed + freed,
+            heartbeat_at=timezone.now(),
         )
     run.deleted += len(done)
     run.failed += len(stuck)
@@ -226,11 +318,16 @@ def _guard(*, candidates: int) -> str | None:
         store.check()
     except StorageUnavailable as exc:
         return f"storage is unreachable: {exc}"
-    stored = Recording.objects.filter(state=RecordingState.AVAILABLE).count()
+    # Candidates include claimed (deleting) rows, so the stored rows they are a share of do too.
+    stored = Recording.objects.filter(
+        state__in=[RecordingState.AVAILABLE, RecordingState.DELETING]
+    ).count()
     share = settings.BWV_SWEEP_MAX_SHARE
     if candidates > settings.BWV_SWEEP_GUARD_MIN and candidates > share * stored:
-        return (f"this run would delete {candidates} of {stored} stored recordings, more than "
-                f"the {share:.0%} allowed in one run")  # fmt: skip
+        return (
+            f"this run would delete {candidates} of {stored} stored recordings, more than "
+            f"the {share:.0%} allowed in one run"
+        )
     # A store that lost everything (wrong bucket, wiped volume) must not be "cleaned" further.
     sample = list(
         Recording.objects.filter(state=RecordingState.AVAILABLE)
@@ -242,16 +339,126 @@ def _guard(*, candidates: int) -> str | None:
     return None
 
 
-def _alert(run: SweepRun, message: str) -> None:
+def _alert(run: SweepRun, *, action: str, subject: str, message: str) -> None:
+    """Tell the admins: an audit event and a mail (after any transaction: it is network I/O)."""
     log.error("retention sweep %s stopped: %s", run.pk, message)
-    audit_record(actor=ACTOR, action="sweep.guard_stopped", obj=run, justification=message)
-    mail_admins("Retention sweep stopped by its guard", message, fail_silently=True)
+    audit_record(
+        actor=ACTOR,
+        action=action,
+        obj=run,
+        justification=message,
+        detail={"status": run.status, "deleted": run.deleted, "released": run.released},
+    )
+    mail_admins(
+        subject,
+        f"Retention sweep {run.pk}, started {run.started_at:%Y-%m-%d %H:%M} UTC:\n\n{message}\n",
+        fail_silently=True,
+    )
+
+
+# -- Liveness: a run that died is told from one still working -------------------------------------
+
+_LIVENESS_NAMESPACE = 0x42575352  # the first key of the sweep's advisory locks (ASCII "BWSR")
+
+
+def _liveness_key(token: uuid.UUID) -> int:
+    return int.from_bytes(token.bytes[:4], "big", signed=True)
+
+
+def _on_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@contextlib.contextmanager
+def _alive_while_running(token: uuid.UUID) -> Iterator[None]:
+    """Hold this run's advisory lock on our database session for as long as the run works. The
+    session ends with the process, so the lock is free the moment the process dies, however it
+    dies (no timeout to wait for). Session locks need a session of our own: not a pooler in
+    transaction mode."""
+    if not _on_postgresql():
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_lock(%s, %s)", [_LIVENESS_NAMESPACE, _liveness_key(token)]
+        )
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_unlock(%s, %s)", [_LIVENESS_NAMESPACE, _liveness_key(token)]
+            )
+
+
+@contextlib.contextmanager
+def _if_dead(run: SweepRun, now: datetime) -> Iterator[bool]:
+    """Yields True when the run's process is gone, and then keeps it from coming back as alive
+    until the block ends (its lock held by us). On PostgreSQL the run's advisory lock says so;
+    elsewhere a heartbeat older than the claim lease."""
+    if run.claim_token is None or not _on_postgresql():
+        yield (run.heartbeat_at or run.started_at) < now - CLAIM_LEASE
+        return
+    key = [_LIVENESS_NAMESPACE, _liveness_key(run.claim_token)]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", key)
+        dead = cursor.fetchone()[0]
+    try:
+        yield dead
+    finally:
+        if dead:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+
+
+def _close_abandoned(*, current: SweepRun, now: datetime) -> int:
+    """Close as abandoned every other run still marked running whose process is gone, and take
+    over its claims: they become unfinished deletions this run finishes at once."""
+    closed = 0
+    for other in SweepRun.objects.filter(status=SweepRun.Status.RUNNING).exclude(pk=current.pk):
+        with _if_dead(other, now) as dead:
+            if not dead:
+                continue
+            taken_over = 0
+            with transaction.atomic():
+                # Still running by its record? It may have finished since we read it.
+                closing = SweepRun.objects.filter(pk=other.pk, status=SweepRun.Status.RUNNING)
+                message = (
+                    f"Its worker stopped mid-run. Run {current.pk} closed it and took over the "
+                    "recordings it had claimed."
+                )
+                if not closing.update(
+                    status=SweepRun.Status.ABANDONED, finished_at=timezone.now(), message=message
+                ):
+                    continue
+                if other.claim_token is not None:
+                    taken_over = Recording.objects.filter(
+                        state=RecordingState.DELETING, sweep_claim=other.claim_token
+                    ).update(sweep_claim=None)
+                audit_record(
+                    actor=ACTOR,
+                    action="sweep.abandoned",
+                    obj=other,
+                    justification="the run's worker stopped before it finished",
+                    detail={"closed_by_run": current.pk, "claims_taken_over": taken_over},
+                )
+            log.warning(
+                "retention sweep %s: run %s was abandoned; %s claims taken over",
+                current.pk,
+                other.pk,
+                taken_over,
+            )
+            closed += 1
+    return closed
+
+
+# -- The run ----------------------------------------------------------------------------------------
 
 
 def sweep_expired_recordings(
     *,
     now: datetime | None = None,
-    batch_size: int = 500,
+    batch_size: int | None = None,
     dry_run: bool = False,
     triggered_by: str = "schedule",
     override_reason: str = "",
@@ -262,56 +469,156 @@ def sweep_expired_recordings(
     clock, which S3 request signing must keep true.
     """
     now = now or timezone.now()
-    run = SweepRun.objects.create(started_at=timezone.now(), triggered_by=triggered_by,
-                                  dry_run=dry_run)  # fmt: skip
-    try:
-        candidates = expired_unheld(now).count() + _unfinished(now).count()
-        SweepRun.objects.filter(pk=run.pk).update(candidates=candidates)
-        run.candidates = candidates
-        if dry_run:
-            size = expired_unheld(now).aggregate(total=Sum("size_bytes"))["total"] or 0
-            return _finish(run, SweepRun.Status.DRY_RUN,
-                           f"would delete {candidates} recordings, {size} bytes")  # fmt: skip
-        reason = _guard(candidates=candidates) if candidates else None
-        if reason and not override_reason:
-            _alert(run, reason)
-            return _finish(run, SweepRun.Status.GUARD_STOPPED, reason)
-        if reason:
-            audit_record(actor=triggered_by, action="sweep.guard_overridden", obj=run,
-                         justification=override_reason, detail={"guard": reason})  # fmt: skip
-        policy = str(default_policy() or f"default ({settings.BWV_RETENTION_DAYS} days)")
-        token = uuid.uuid4()
-        # Two stages in step: while one batch's rows are written, the next batch's objects are
-        # being deleted. The storage stage touches no database, and at most two batches are held.
-        with ThreadPoolExecutor(max_workers=1) as storage:
-            previous = None
-            while True:
-                ids = _claim_batch(token=token, now=now, batch_size=batch_size)
-                current = None
-                if ids:
-                    recordings = _load(ids, token)
-                    current = (recordings, storage.submit(_delete_objects, recordings))
-                if previous is not None:
-                    recordings, deleting = previous
-                    failed, error = deleting.result()
-                    if error:
-                        _note_error(run, error)
-                    _record_batch(run=run, token=token, recordings=recordings, failed=failed,
-                                  policy=policy)  # fmt: skip
-                if current is None:
-                    break
-                previous = current
-        status = SweepRun.Status.COMPLETED_WITH_ERRORS if run.failed else SweepRun.Status.COMPLETED
-        return _finish(run, status, "")
-    except Exception as exc:
-        _finish(run, SweepRun.Status.FAILED, f"{type(exc).__name__}: {exc}")
-        raise
+    batch_size = batch_size or settings.BWV_SWEEP_BATCH_SIZE
+    token = uuid.uuid4()
+    with _alive_while_running(token):
+        run = SweepRun.objects.create(
+            started_at=timezone.now(),
+            triggered_by=triggered_by,
+            dry_run=dry_run,
+            claim_token=token,
+            heartbeat_at=timezone.now(),
+        )
+        try:
+            return _run(
+                run,
+                token=token,
+                now=now,
+                batch_size=batch_size,
+                dry_run=dry_run,
+                triggered_by=triggered_by,
+                override_reason=override_reason,
+            )
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                # Whatever it had claimed is left, unclaimed, for the next run to finish.
+                Recording.objects.filter(state=RecordingState.DELETING, sweep_claim=token).update(
+                    sweep_claim=None
+                )
+            _finish(run, SweepRun.Status.FAILED, f"{type(exc).__name__}: {exc}")
+            raise
+
+
+def _run(
+    run: SweepRun,
+    *,
+    token: uuid.UUID,
+    now: datetime,
+    batch_size: int,
+    dry_run: bool,
+    triggered_by: str,
+    override_reason: str,
+) -> SweepRun:
+    if not dry_run:  # a dry run changes nothing, not even another run's record
+        _close_abandoned(current=run, now=now)
+    candidates = expired_unheld(now).count() + _unfinished(now).count()
+    SweepRun.objects.filter(pk=run.pk).update(candidates=candidates)
+    run.candidates = candidates
+    if dry_run:
+        size = expired_unheld(now).aggregate(total=Sum("size_bytes"))["total"] or 0
+        return _finish(
+            run, SweepRun.Status.DRY_RUN, f"would delete {candidates} recordings, {size} bytes"
+        )
+    reason = _guard(candidates=candidates) if candidates else None
+    if reason and not override_reason:
+        run = _finish(run, SweepRun.Status.GUARD_STOPPED, reason)
+        _alert(
+            run,
+            action="sweep.guard_stopped",
+            subject="Retention sweep stopped by its guard",
+            message=reason,
+        )
+        return run
+    if reason:
+        audit_record(
+            actor=triggered_by,
+            action="sweep.guard_overridden",
+            obj=run,
+            justification=override_reason,
+            detail={"guard": reason},
+        )
+    policy = str(default_policy() or f"default ({settings.BWV_RETENTION_DAYS} days)")
+    # Two stages in step: while one batch's objects are being deleted the next batch is claimed,
+    # and while a batch's rows are written the next batch's objects are being deleted. A batch
+    # goes to storage only after the one before it was deleted, so a storage failure leaves at
+    # most one batch claimed and never sent: it is given back untouched.
+    with ThreadPoolExecutor(max_workers=1) as storage:
+        previous: _Batch | None = None
+        while True:
+            batch = _claim_batch(token=token, now=now, batch_size=batch_size)
+            if previous is not None:
+                failed, error = previous.deleting.result()
+                if failed:
+                    _note_error(run, error)
+                    _record_batch(
+                        run=run,
+                        token=token,
+                        recordings=previous.recordings,
+                        failed=failed,
+                        policy=policy,
+                    )
+                    return _stop_for_storage(
+                        run, token=token, error=error, unfinished=[previous, batch]
+                    )
+            if batch is not None:
+                batch.deleting = storage.submit(_delete_objects, batch.recordings)
+            if previous is not None:
+                _record_batch(
+                    run=run,
+                    token=token,
+                    recordings=previous.recordings,
+                    failed=set(),
+                    policy=policy,
+                )
+            if batch is None:
+                break
+            previous = batch
+    return _finish(run, SweepRun.Status.COMPLETED, "")
+
+
+def _stop_for_storage(
+    run: SweepRun, *, token: uuid.UUID, error: str, unfinished: list[_Batch | None]
+) -> SweepRun:
+    """Storage failed past the retry: give back what this run claimed and did not finish, stop,
+    and alert."""
+    available = left = 0
+    for batch in unfinished:
+        if batch is not None:
+            a, b = _release(token=token, ids=batch.ids, resumed=batch.resumed)
+            available, left = available + a, left + b
+    released = available + left
+    SweepRun.objects.filter(pk=run.pk).update(released=released)
+    run.released = released
+    attempts = max(1, settings.BWV_SWEEP_STORAGE_ATTEMPTS)
+    message = (
+        f"The media store failed after {attempts} attempt(s): {error}. The run stopped at its "
+        f"first failed batch, having deleted {run.deleted}. It gave back the {released} "
+        f"recording(s) it had claimed and not deleted: {available} are available again (a hold "
+        f"can be placed on them now) and {left} are left for the next run to finish. Check the "
+        "media store; the next run carries on."
+    )
+    run = _finish(run, SweepRun.Status.STORAGE_FAILED, message)
+    _alert(
+        run,
+        action="sweep.storage_failed",
+        subject="Retention sweep stopped: the media store failed",
+        message=message,
+    )
+    return run
 
 
 def _finish(run: SweepRun, status: str, message: str) -> SweepRun:
-    SweepRun.objects.filter(pk=run.pk).update(status=status, message=message,
-                                               finished_at=timezone.now())  # fmt: skip
+    SweepRun.objects.filter(pk=run.pk).update(
+        status=status, message=message, finished_at=timezone.now(), heartbeat_at=timezone.now()
+    )
     run.refresh_from_db()
-    log.info("retention sweep %s: %s (%s deleted, %s failed) %s", run.pk, status, run.deleted,
-             run.failed, message)  # fmt: skip
+    log.info(
+        "retention sweep %s: %s (%s deleted, %s failed, %s released) %s",
+        run.pk,
+        status,
+        run.deleted,
+        run.failed,
+        run.released,
+        message,
+    )
     return run

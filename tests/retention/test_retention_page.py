@@ -76,3 +76,37 @@ def test_the_page_costs_the_same_queries_however_many_runs(
         SweepRun.objects.create(started_at=timezone.now() - timedelta(days=i + 1))
     with django_assert_max_num_queries(14):
         assert client.get(URL).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "status, shown",
+    [
+        (SweepRun.Status.ABANDONED, b"Abandoned: its worker stopped"),
+        (SweepRun.Status.STORAGE_FAILED, b"Stopped: storage failed"),
+    ],
+)
+def test_a_run_that_did_not_finish_is_shown_plainly(client, estate, status, shown):
+    f.signed_in(client, Role.SYSTEM_ADMIN)
+    now = timezone.now()
+    SweepRun.objects.create(
+        started_at=now - timedelta(minutes=5),
+        finished_at=now,
+        status=status,
+        deleted=3,
+        released=6,
+        message="the media store failed",
+    )
+    response = client.get(URL)
+    notice = response.content.split(b'id="last-run-problem"')[1].split(b"</div>")[0]
+    assert shown in notice and b"6 given back undeleted" in notice
+    assert b"the media store failed" in notice
+    row = response.content.split(b'<table id="runs">')[1].split(b"</tr>")[1]
+    assert b'class="bad"' in row and shown in row
+
+
+def test_no_problem_is_shown_when_the_last_run_completed(client, estate):
+    f.signed_in(client, Role.SYSTEM_ADMIN)
+    SweepRun.objects.create(
+        started_at=timezone.now() - timedelta(days=2), status=SweepRun.Status.STORAGE_FAILED
+    )
+    assert b'id="last-run-problem"' not in client.get(URL).content

@@ -140,20 +140,21 @@ def test_a_flag_on_a_deleted_recording_gets_a_clear_answer():
                        actor=f.user("custody_sergeant"), reason="too late")  # fmt: skip
 
 
-def test_storage_errors_leave_the_row_for_the_next_run(monkeypatch):
+def test_objects_storage_will_not_delete_stop_the_run_and_the_recording_is_given_back(
+    monkeypatch, settings
+):
+    settings.BWV_SWEEP_STORAGE_RETRY_SECONDS = 0
     recording = _recording(timezone.now() - timedelta(days=35))
     store = blob_store()
-    # A fault S3 cannot produce on demand: DeleteObjects reporting a per-key error.
+    # A fault S3 cannot produce on demand: DeleteObjects reporting a per-key error every time.
     monkeypatch.setattr(store, "delete_many", lambda keys: list(keys))
     run = _sweep(override_reason="test")
     recording.refresh_from_db()
-    assert run.status == SweepRun.Status.COMPLETED_WITH_ERRORS and run.failed == 1
-    assert recording.state == RecordingState.DELETING and recording.wrapped_key is not None
+    assert run.status == SweepRun.Status.STORAGE_FAILED and run.failed == 1 and run.released == 1
+    assert recording.state == RecordingState.AVAILABLE and recording.wrapped_key is not None
     assert _exists(recording) and not DeletionCertificate.objects.exists()
     monkeypatch.undo()
-    again = _sweep(override_reason="test")  # within the claim's lease: left alone
-    assert again.deleted == 0
-    run = _sweep(now=timezone.now() + timedelta(hours=1), override_reason="test")  # lease over
+    run = _sweep(override_reason="test")  # at once: no lease to wait for
     recording.refresh_from_db()
     assert run.deleted == 1 and recording.state == RecordingState.DELETED
     assert DeletionCertificate.objects.filter(recording=recording).count() == 1

@@ -1,4 +1,7 @@
-"""Run the retention sweep by hand: `manage.py sweep_retention [--dry-run]`."""
+"""Run the retention sweep by hand: `manage.py sweep_retention [--dry-run]`.
+
+Exits non-zero when the run did not finish its work: stopped by its guard, by a storage failure
+(what it claimed and did not delete is given back), or failed."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -11,7 +14,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="count, delete nothing")
-        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=None,
+            help="recordings per batch (default BWV_SWEEP_BATCH_SIZE)",
+        )
         parser.add_argument(
             "--override-guard", metavar="REASON", default="",
             help="run even if the blast-radius guard objects; the reason is audited",
@@ -24,8 +32,13 @@ class Command(BaseCommand):
         )  # fmt: skip
         self.stdout.write(
             f"sweep {run.pk}: {run.get_status_display()}; candidates {run.candidates}, "
-            f"deleted {run.deleted}, failed {run.failed}, {run.bytes_freed} bytes freed"
-            + (f"; {run.message}" if run.message else "")
+            f"deleted {run.deleted}, failed {run.failed}, released {run.released}, "
+            f"{run.bytes_freed} bytes freed" + (f"; {run.message}" if run.message else "")
         )
-        if run.status in (SweepRun.Status.GUARD_STOPPED, SweepRun.Status.FAILED):
+        stopped = (
+            SweepRun.Status.GUARD_STOPPED,
+            SweepRun.Status.STORAGE_FAILED,
+            SweepRun.Status.FAILED,
+        )
+        if run.status in stopped:
             raise CommandError(run.message)

@@ -277,9 +277,21 @@ BWV_AUDIT_CHECKPOINT_RETAIN_DAYS = env_int("BWV_AUDIT_CHECKPOINT_RETAIN_DAYS", 3
 BWV_SHARE_MAX_DAYS = env_int("BWV_SHARE_MAX_DAYS", 30)
 
 # -- Celery --------------------------------------------------------------------------------------
+# How long Redis keeps a delivered task in its unacknowledged set before it hands it to another
+# worker, taking the first worker for dead. A worker killed mid-task (OOM killer, a container
+# stopped, a machine lost) leaves its tasks there, and redelivery waits this long, so the value
+# is explicit: longer than our longest task, and not much longer. The longest is the retention
+# sweep; the blast-radius guard bounds a run to 30% of the stored recordings (about a million
+# for a force of 22,000 cameras), which at the rate bench/sweep.py measures takes well under an
+# hour. Three hours leaves room for a slow store and an overridden backlog, and a sweep killed
+# at 02:30 runs again by about 05:30. A task that outlives it is delivered a second time while
+# the first still runs: for the sweep that is two runs sharing the work (claims under SKIP
+# LOCKED), which is safe, only wasteful. Countdowns and retries (ETA) must stay shorter: the
+# longest is the legal-hold sync's backoff, 10 minutes. Only the Redis broker has this setting.
+CELERY_VISIBILITY_TIMEOUT = env_int("BWV_CELERY_VISIBILITY_TIMEOUT", 3 * 3600)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 else:
     # Embedded: kombu's filesystem transport needs no server; queues are folders under var/.
     _q = VAR_DIR / "celery" / "queue"
@@ -294,8 +306,12 @@ else:
     for _folder in ("queue", "control", "processed"):
         (VAR_DIR / "celery" / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_ALWAYS_EAGER = env_bool("BWV_CELERY_EAGER")
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A task is acknowledged when it starts, unless it says it is idempotent: then it is acknowledged
+# only once it has finished (acks_late), and given back to the queue if its worker process dies
+# under it (reject_on_worker_lost), so it runs again to the end. Each task in */tasks.py says
+# which it is, and why.
+CELERY_TASK_ACKS_LATE = False
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -1,3 +1,6 @@
+"""Tasks of the retention app. Idempotent ones are acknowledged late and given back to the queue
+if their worker dies (see CELERY_TASK_ACKS_LATE in bwv/settings.py)."""
+
 import logging
 
 from celery import shared_task
@@ -10,12 +13,23 @@ from retention.sweep import sweep_expired_recordings
 log = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True)
+# Idempotent: claims make a second run share or finish the work of the first, never repeat it,
+# and a run whose worker died is closed as abandoned by the next, which takes over its claims.
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def sweep_expired_recordings_task() -> int:
     return sweep_expired_recordings(triggered_by="schedule").pk
 
 
-@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=10)
+# Idempotent: it sets the object's legal hold to what the recording's holds say, now. Retries wait
+# at most 10 minutes, well inside the broker's visibility timeout (bwv/settings.py).
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=10,
+)
 def object_legal_hold_sync_task(recording_id: str) -> bool | None:
     return object_legal_hold_sync(recording_id=recording_id)
 

@@ -1,6 +1,6 @@
 """A stateful property test of retention: any sequence of uploads, flags, lifts, access-request
-holds, cases (add, remove, close), clock moves, sweeps and crashes mid-sweep keeps the invariants,
-on the real PostgreSQL and S3.
+holds, cases (add, remove, close), clock moves, sweeps, crashes mid-sweep and storage failing
+mid-sweep keeps the invariants, on the real PostgreSQL and S3.
 """
 
 import os
@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -22,8 +23,8 @@ from evidence.services import (
     case_remove_recording,
     recording_flag,
 )
-from evidence.storage import blob_store
-from retention.models import DeletionCertificate, Hold, HoldSource
+from evidence.storage import StorageUnavailable, blob_store
+from retention.models import DeletionCertificate, Hold, HoldSource, SweepRun
 from retention.services import RecordingGone, hold_lift, hold_place
 from retention.sweep import sweep_expired_recordings
 from tests import factories as f
@@ -168,6 +169,28 @@ class RetentionMachine(RuleBasedStateMachine):
         # The crashed run's claims expire before the next run: the clock moves past the lease.
         self.now += timedelta(hours=1)
 
+    @rule(fail_from=st.integers(min_value=1, max_value=3))
+    def storage_fails_mid_sweep(self, fail_from):
+        # A store failing on demand at a chosen call is a fault a real S3 server cannot produce:
+        # the store's DeleteObjects is patched to raise from that call on (fault injection).
+        store = blob_store()
+        real, calls = store.delete_many, []
+
+        def failing(keys):
+            calls.append(keys)
+            if len(calls) >= fail_from:
+                raise StorageUnavailable("S3 delete_objects: ServiceUnavailable")
+            return real(keys)
+
+        store.delete_many = failing
+        try:
+            run = sweep_expired_recordings(now=self.now, batch_size=2, override_reason="property")
+        finally:
+            del store.delete_many
+        # The run gave back everything it claimed and did not delete: nothing waits on a lease.
+        assert not Recording.objects.filter(sweep_claim=run.claim_token).exists()
+        assert run.status in (SweepRun.Status.STORAGE_FAILED, SweepRun.Status.COMPLETED)
+
     def check_after_completed_sweep(self):
         for r in self._mine():
             held = Hold.objects.filter(recording=r, active=True).exists()
@@ -217,13 +240,14 @@ class RetentionMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.django_db
-def test_retention_invariants_hold_for_any_sequence_of_events(small_clip):
+def test_retention_invariants_hold_for_any_sequence_of_events(small_clip, settings):
+    settings.BWV_SWEEP_STORAGE_RETRY_SECONDS = 0
     RetentionMachine.clip = small_clip
     from hypothesis.stateful import run_state_machine_as_test
 
     run_state_machine_as_test(
         RetentionMachine,
-        settings=settings(
+        settings=hypothesis_settings(
             max_examples=12,
             stateful_step_count=14,
             deadline=None,

@@ -212,7 +212,7 @@ def lift_case_holds(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("retention", "0005_hold_source_case"),
-        ("evidence", "0009_case_closing"),
+        ("evidence", "0010_case_closing"),
     ]
 
     operations = [migrations.RunPython(place_case_holds, lift_case_holds)]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("evidence", "0008_access_request_workflow"),
+        ("evidence", "0009_recording_clock_suspect"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -5,6 +5,7 @@ cases and an audit chain under a signed checkpoint; then the sweep and `audit_ve
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -17,7 +18,8 @@ from retention.models import DeletionCertificate, Hold, HoldSource
 from retention.sweep import sweep_expired_recordings
 from tests import factories as f
 
-BEFORE = [("retention", "0004_fill_recording_held"), ("evidence", "0008_access_request_workflow")]
+# Just before the holds were placed: everything else (and what depends on it) stays as it is.
+BEFORE = [("retention", "0005_hold_source_case")]
 
 
 def _migrate(targets=None) -> None:
@@ -87,7 +89,9 @@ def test_recordings_already_on_cases_are_held_after_the_migration_and_the_chain_
             assert event.body == event_body(seq=event.seq, at=at, entry=data)
         _assert_chain_intact()
 
-        run = sweep_expired_recordings(override_reason="test: tiny estate")
+        # Past the review window the fresh uploads get: only the holds can keep them then.
+        later = timezone.now() + timedelta(days=settings.BWV_MIN_REVIEW_DAYS + 1)
+        run = sweep_expired_recordings(now=later, override_reason="test: tiny estate")
         assert run.deleted == 1
         for recording in (on_one_case, on_two_cases):
             recording.refresh_from_db()

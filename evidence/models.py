@@ -4,9 +4,9 @@ Guarantees kept here:
 - a `Recording` is `available` only after its whole-file SHA-256 matched what the dock declared;
 - a recording's media is stored encrypted under its own data key, wrapped by a key-encryption key
   (`kek_id`); clearing `wrapped_key` destroys every copy of the footage (crypto-shredding);
-- `AuditEvent` is append-only and hash-chained: the model and its queryset refuse updates and
-  deletes, and on PostgreSQL a trigger refuses UPDATE, DELETE and TRUNCATE on the table (see
-  evidence/audit.py for the chain's guarantees).
+- `AuditEvent` is append-only and hash-chained, and `AuditTreeNode` (its Merkle tree) only grows:
+  the models and their querysets refuse updates and deletes, and on PostgreSQL a trigger refuses
+  UPDATE, DELETE and TRUNCATE on both tables (see evidence/audit.py for the chain's guarantees).
 """
 
 from __future__ import annotations
@@ -278,7 +278,7 @@ class Case(models.Model):
         return self.closed_at is None
 
 
-class AuditEventQuerySet(models.QuerySet):
+class AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs):
         raise PermissionError("the audit log is append-only: events cannot be updated")
 
@@ -346,7 +346,7 @@ class AuditEvent(models.Model):
     object_id = _body_column("object_id", models.CharField(max_length=64))
     borough_code = _body_column("borough", models.CharField(max_length=2))
 
-    objects = AuditEventQuerySet.as_manager()
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["seq"]
@@ -387,13 +387,45 @@ class AuditEvent(models.Model):
 
 class AuditChainHead(models.Model):
     """The last link of the chain (one row). Appending takes this row's lock first, so appends from
-    any number of processes are serialised and the chain never forks."""
+    any number of processes are serialised and the chain never forks.
+
+    It also holds the right edge of the Merkle tree over the events (`frontier`: the roots of the
+    complete subtrees that make up the tree of `seq` leaves, largest first, 32 bytes each), so
+    that an append writes the new nodes without reading any, and the tree size of the last signed
+    tree head published (`published_size`), so that an export can prove its head extends it."""
 
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64)
+    frontier = models.BinaryField(default=b"")
+    published_size = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"audit head #{self.seq}"
+
+
+class AuditTreeNode(models.Model):
+    """One complete subtree of the Merkle tree over the audit events (RFC 9162): the root over
+    the leaves [index * 2**level, (index + 1) * 2**level), where leaf i is SHA-256(0x00 || the
+    hash of event i + 1). Written with the event that completes it, in the same statement, and
+    never changed: see evidence/merkle.py."""
+
+    pk = models.CompositePrimaryKey("level", "index")
+    level = models.PositiveSmallIntegerField()
+    index = models.BigIntegerField()
+    hash = models.BinaryField(max_length=32)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"audit tree node {self.level}/{self.index}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("the audit tree is append-only: nodes cannot be updated")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("the audit tree is append-only: nodes cannot be deleted")
 
 
 class BoroughAccessGrant(models.Model):

@@ -238,7 +238,9 @@ def test_verify_finds_a_chain_rewritten_from_an_edit_to_its_end():
              [prev, body, digest, seq])  # fmt: skip
         prev = digest
     report = audit.audit_verify()
-    assert [(x.kind, x.seq) for x in report.findings] == [("rewritten", 6)]
+    # The tree, written with each event, names where the rewrite starts; the checkpoint, that
+    # the head is no longer the one signed.
+    assert [(x.kind, x.seq) for x in report.findings] == [("tree", 2), ("rewritten", 6)]
 
 
 def test_verify_refuses_a_forged_checkpoint():
@@ -328,4 +330,4 @@ def test_fast_path_compares_checkpoints_inside_ranges():
              [prev, body, digest, seq])  # fmt: skip
         prev = digest
     report = audit.audit_verify(workers=3)
-    assert [(x.kind, x.seq) for x in report.findings] == [("rewritten", 9)]
+    assert [(x.kind, x.seq) for x in report.findings] == [("tree", 5), ("rewritten", 9)]

@@ -8,7 +8,12 @@ Guarantees:
   officer, times, flags, cases, how it was derived); `manifest.sig` is an Ed25519 signature over
   the manifest's exact bytes with the key that signs the audit checkpoints;
 - `custody.jsonl` is the extract of the hash-chained audit log for those clips, their case and the
-  export, with a fresh signed checkpoint (`checkpoint.json`) covering it;
+  export; each event carries its inclusion proof (RFC 9162) to a fresh signed tree head of the
+  whole log (`checkpoint.json`), so each is shown to stand at its place in the log, whatever
+  events between them are left out; `consistency.json`, when an earlier signed head exists,
+  proves that this head extends the last one published before it;
+- the manifest lists the files in the order they are written, and its `created_at` is the time
+  in every ZIP header: the whole layout follows from the signed manifest;
 - memory is one decrypted segment at a time, whatever the size of the bundle; every structural
   byte follows evidence/zipstream.py, so `tools/verify_bundle.py` can check the whole file.
 """
@@ -25,12 +30,19 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from evidence.audit import (
+    CONSISTENCY_FORMAT,
     canonical_json,
     checkpoint_covering_head,
+    checkpoint_name_for,
+    checkpoint_parse,
+    consistency_proof,
+    inclusion_proofs,
     key_id,
     public_key_b64,
     public_key_bytes,
+    published_size,
     sign,
+    verification_keys,
 )
 from evidence.crypto import IntegrityError
 from evidence.media import plaintext_range, recording_cipher
@@ -38,7 +50,7 @@ from evidence.models import AuditEvent, Export, Recording
 from evidence.storage import blob_store
 from evidence.zipstream import ZipStream
 
-BUNDLE_FORMAT = "bwv-export/1"
+BUNDLE_FORMAT = "bwv-export/2"
 
 
 def _iso(value) -> str | None:
@@ -74,7 +86,6 @@ def _provenance(recording: Recording) -> dict:
     ]
     return {
         "id": str(recording.id),
-        "ingest_sha256": recording.sha256,
         "camera": recording.camera.serial,
         "officer": _officer_label(recording.officer),
         "borough": recording.borough.code,
@@ -107,6 +118,23 @@ def _clip_chunks(recording: Recording) -> Iterator[bytes]:
         yield chunk
     if digest.hexdigest() != recording.sha256:
         raise IntegrityError(f"recording {recording.id} does not match its ingest hash")
+
+
+def _consistency(earlier_size: int, size: int) -> bytes | None:
+    """The last head published before this bundle's and the proof that this one extends it;
+    None when there is none of the tree's format, or it is this very head. A published head
+    larger than this one (a log cut short since) gets no proof, and the verifier says so."""
+    if earlier_size == 0 or earlier_size == size:
+        return None
+    document = blob_store().get(checkpoint_name_for(earlier_size))
+    if checkpoint_parse(document, verification_keys()).root_hash is None:
+        return None  # a checkpoint from before the tree: nothing to prove against
+    statement = {
+        "format": CONSISTENCY_FORMAT,
+        "earlier": json.loads(document),
+        "proof": consistency_proof(earlier_size, size) if earlier_size < size else [],
+    }
+    return canonical_json(statement).encode("ascii")
 
 
 def bundle_stream(export: Export) -> Iterator[bytes]:
@@ -150,19 +178,37 @@ def bundle_stream(export: Export) -> Iterator[bytes]:
                                  "made_at": _iso(derived.created_at)},
             })  # fmt: skip
 
+    # The last head published before this bundle: its head is proven to extend it.
+    earlier_size = published_size()
     events = list(custody_events(export, [str(r.id) for r in recordings]))
-    # A signed checkpoint taken after the extract was read, so it covers every event in it.
+    # A signed tree head taken after the extract was read, so it covers every event in it.
     checkpoint_name = checkpoint_covering_head()
-    custody = "".join(
-        canonical_json({"seq": e.seq, "prev_hash": e.prev_hash, "hash": e.hash, "body": e.body})
-        + "\n"
+    proofs: dict[int, list[str]] = {}
+    checkpoint_path = consistency_path = None
+    head_document = b""
+    if checkpoint_name is not None:
+        head_document = blob_store().get(checkpoint_name)
+        size = checkpoint_parse(head_document, verification_keys()).seq
+        proofs = inclusion_proofs([e.seq for e in events], size)
+    lines = [
+        {
+            "seq": e.seq,
+            "prev_hash": e.prev_hash,
+            "hash": e.hash,
+            "body": e.body,
+            "inclusion_proof": proofs.get(e.seq, []),
+        }
         for e in events
-    ).encode("ascii")
+    ]
+    custody = "".join(canonical_json(line) + "\n" for line in lines).encode("ascii")
     yield from add("custody.jsonl", custody, "custody")
-    checkpoint_path = None
     if checkpoint_name is not None:
         checkpoint_path = "checkpoint.json"
-        yield from add(checkpoint_path, blob_store().get(checkpoint_name), "checkpoint")
+        yield from add(checkpoint_path, head_document, "checkpoint")
+        consistency = _consistency(earlier_size, size)
+        if consistency is not None:
+            consistency_path = "consistency.json"
+            yield from add(consistency_path, consistency, "consistency")
 
     generated_at = timezone.now()
     statement = render_to_string("exports/continuity.html", {
@@ -186,6 +232,7 @@ def bundle_stream(export: Export) -> Iterator[bytes]:
         ),
         "custody_extract": "custody.jsonl",
         "checkpoint": checkpoint_path,
+        "consistency": consistency_path,
         "statement": "continuity.html",
         "signing_key": {
             "algorithm": "Ed25519",

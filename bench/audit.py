@@ -1,18 +1,22 @@
-"""Audit chain: append throughput under concurrent writers, and verification against raw hashing.
+"""Audit chain: append throughput under concurrent writers, with the Merkle tree and without it,
+and verification against raw hashing.
 
     .venv/bin/python bench/audit.py [--appends 100000] [--writers 4] [--chain 1000000]
 
 In one run, on the same PostgreSQL:
   (a) `--writers` processes append `--appends` events between them, each event its own
-      transaction through `audit_record` (as a web request or a task does);
-  (b) the chain is extended to `--chain` events (bulk-loaded with COPY, hashed by the same code),
-      a checkpoint is signed, and `audit_verify` walks it all: every hash recomputed, every link and
-      the checkpoint checked;
+      transaction through `audit_record` (as a web request or a task does): the one statement
+      that numbers, hashes and inserts the event and writes the Merkle tree's new nodes and edge;
+  (a') the same, with the append statement as it was before the tree (chain only), into a copy of
+      the chain's tables: the baseline of (a). (a) and (a') alternate, twice each, best kept;
+  (b) the chain is extended to `--chain` events (bulk-loaded with COPY, hashed by the same code,
+      the tree's nodes with them), a tree head is signed, and `audit_verify` walks it all: every
+      hash recomputed, every link, every tree node and the signed head checked;
   (c) plain SHA-256 over the same serialised bytes (prev_hash + body of every event, already in
-      memory), one call per event, as the baseline.
+      memory), one call per event, as the baseline of (b).
 Verification and baseline are run twice, interleaved, and the best of each kept.
-Last line: JSON with "append_per_s" (goal ≥ 2,000), events/s of (b) and (c), and
-"ratio" = (b) ÷ (c) (goal ≥ 0.5).
+Last line: JSON with "append_per_s" (goal >= 2,000) and "append_before_merkle_per_s", their
+"append_ratio" = (a) / (a'), events/s of (b) and (c), and "ratio" = (b) / (c).
 """
 
 from __future__ import annotations
@@ -34,38 +38,99 @@ ACTIONS = ["recording.viewed", "recording.ingested", "recording.flagged", "recor
            "auth.sign_in", "camera.issued", "case.recording_added"]  # fmt: skip
 
 
-def _writer(k: int, n: int, start_event, done_queue) -> None:
+# The append as it was before the Merkle tree (chain only), on copies of the tables: the baseline.
+_CHAIN_ONLY_SQL = """
+WITH old AS (
+    SELECT seq, hash FROM bench_chain_head WHERE id = 1 FOR UPDATE
+), new AS (
+    UPDATE bench_chain_head AS h
+    SET seq = old.seq + 1,
+        hash = encode(sha256(convert_to(old.hash || %(before)s || (old.seq + 1)::text || %(after)s,
+                                        'UTF8')), 'hex')
+    FROM old WHERE h.id = 1
+    RETURNING h.seq AS seq, h.hash AS hash, old.hash AS prev
+)
+INSERT INTO bench_chain_event (seq, prev_hash, hash, body)
+SELECT seq, prev, hash, %(before)s || seq::text || %(after)s FROM new
+RETURNING id, seq, prev_hash, hash, body
+"""
+
+
+def _entry(k: int, i: int) -> dict:
+    return {
+        "actor": f"system:bench{k}",
+        "actor_id": None,
+        "action": ACTIONS[i % len(ACTIONS)],
+        "object_type": "evidence.recording",
+        "object_id": f"{k:02d}-{i:08d}",
+        "borough": "",
+        "justification": "5201234/26 review for a charging decision",
+        "recipient": "",
+        "detail": {"writer": k, "i": i},
+    }
+
+
+def _writer(k: int, n: int, chain_only: bool, start_event, done_queue) -> None:
     import django
 
     django.setup()
     from django.db import connection
+    from django.utils import timezone
 
+    from evidence.audit import _body_around_seq
     from evidence.services import audit_record
 
     connection.ensure_connection()
     start_event.wait()
     t0 = time.perf_counter()
     for i in range(n):
-        audit_record(
-            actor=f"system:bench{k}",
-            action=ACTIONS[i % len(ACTIONS)],
-            object_type="evidence.recording",
-            object_id=f"{k:02d}-{i:08d}",
-            justification="5201234/26 review for a charging decision",
-            detail={"writer": k, "i": i},
-        )
+        if chain_only:
+            before, after = _body_around_seq(at=timezone.now(), entry=_entry(k, i))
+            with connection.cursor() as cursor:
+                cursor.execute(_CHAIN_ONLY_SQL, {"before": before, "after": after})
+                cursor.fetchone()
+        else:
+            entry = _entry(k, i)
+            audit_record(
+                actor=entry["actor"],
+                action=entry["action"],
+                object_type=entry["object_type"],
+                object_id=entry["object_id"],
+                justification=entry["justification"],
+                detail=entry["detail"],
+            )
     done_queue.put(time.perf_counter() - t0)
     connection.close()
 
 
-def appends(total: int, writers: int) -> float:
+def chain_only_tables() -> None:
+    """Copies of the chain's tables (columns, generated columns, indexes), for the baseline."""
+    from django.db import connection
+
+    from evidence.models import AuditChainHead, AuditEvent
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_chain_event, bench_chain_head")
+        cursor.execute(
+            f"CREATE TABLE bench_chain_event (LIKE {AuditEvent._meta.db_table} INCLUDING ALL)"
+        )
+        cursor.execute(
+            f"CREATE TABLE bench_chain_head (LIKE {AuditChainHead._meta.db_table} INCLUDING ALL)"
+        )
+        cursor.execute(
+            "INSERT INTO bench_chain_head (id, seq, hash, frontier, published_size) "
+            "VALUES (1, 0, repeat('0', 64), ''::bytea, 0)"
+        )
+
+
+def appends(total: int, writers: int, *, chain_only: bool = False) -> float:
     """Events per second, `writers` processes appending one event per transaction."""
     from django.db import connections
 
     connections.close_all()
     ctx = multiprocessing.get_context("fork")
     start, done = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_writer, args=(k, total // writers, start, done))
+    procs = [ctx.Process(target=_writer, args=(k, total // writers, chain_only, start, done))
              for k in range(writers)]  # fmt: skip
     for p in procs:
         p.start()
@@ -80,17 +145,21 @@ def appends(total: int, writers: int) -> float:
 
 
 def extend_chain(to: int) -> None:
-    """Bulk-load events up to `to`, continuing the chain from its head, with the real body and hash
-    functions (COPY, so that building a million events takes seconds, not an hour)."""
+    """Bulk-load events up to `to`, continuing the chain and its Merkle tree from the head, with the
+    real body, hash and tree functions (COPY, so that building a million events takes seconds,
+    not an hour)."""
     from django.db import connection
     from django.utils import timezone
 
-    from evidence.audit import audit_head, chain_hash, event_body
-    from evidence.models import AuditChainHead, AuditEvent
+    from evidence import merkle
+    from evidence.audit import chain_hash, event_body
+    from evidence.models import AuditChainHead, AuditEvent, AuditTreeNode
 
-    seq, prev = audit_head()
+    head = AuditChainHead.objects.get(id=1)
+    seq, prev, frontier = head.seq, head.hash, bytes(head.frontier)
     at = timezone.now() - timedelta(days=30)
     table = AuditEvent._meta.db_table
+    nodes = []
     with connection.cursor() as cursor:
         raw = cursor.connection
         with raw.cursor().copy(f"COPY {table} (seq, prev_hash, hash, body) FROM STDIN") as copy:  # noqa: S608
@@ -104,10 +173,19 @@ def extend_chain(to: int) -> None:
                 })  # fmt: skip
                 digest = chain_hash(prev, body)
                 copy.write_row((s, prev, digest, body))
+                frontier, made = merkle.append_leaf(
+                    frontier, s - 1, merkle.leaf_hash(bytes.fromhex(digest))
+                )
+                nodes += made
                 prev = digest
-    AuditChainHead.objects.filter(id=1).update(seq=to, hash=prev)
+        node_table = AuditTreeNode._meta.db_table
+        with raw.cursor().copy(f"COPY {node_table} (level, index, hash) FROM STDIN") as copy:  # noqa: S608
+            for node in nodes:
+                copy.write_row(node)
+    AuditChainHead.objects.filter(id=1).update(seq=to, hash=prev, frontier=frontier)
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM ANALYZE {table}")  # noqa: S608
+        cursor.execute(f"VACUUM ANALYZE {node_table}")  # noqa: S608
 
 
 def serialised_events() -> list[bytes]:
@@ -171,9 +249,21 @@ def main() -> None:
             cursor.execute("SHOW synchronous_commit")
             sync_commit = cursor.fetchone()[0]
 
-        append_rate = appends(args.appends, args.writers)
+        chain_only_tables()
+        merkle_rates, chain_only_rates = [], []
+        for _ in range(2):  # alternate, so that neither gets the quieter machine
+            chain_only_rates.append(appends(args.appends // 2, args.writers, chain_only=True))
+            merkle_rates.append(appends(args.appends // 2, args.writers))
+            print(
+                f"appends: {merkle_rates[-1]:.0f}/s with the tree, "
+                f"{chain_only_rates[-1]:.0f}/s chain only",
+                file=sys.stderr,
+            )
+        append_rate, chain_only_rate = max(merkle_rates), max(chain_only_rates)
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE bench_chain_event, bench_chain_head")
         head = audit_head()[0]
-        print(f"appends: {append_rate:.0f}/s, head at {head}", file=sys.stderr)
+        print(f"head at {head}", file=sys.stderr)
         extend_chain(args.chain)
         checkpoint_write()
         data = serialised_events()
@@ -190,6 +280,8 @@ def main() -> None:
             "writers": args.writers,
             "appends": args.appends,
             "append_per_s": round(append_rate),
+            "append_before_merkle_per_s": round(chain_only_rate),
+            "append_ratio": round(append_rate / chain_only_rate, 3),
             "chain_events": args.chain,
             "verify_per_s": round(verify_rate),
             "raw_sha256_per_s": round(raw_rate),

@@ -641,7 +641,7 @@ def check_layout(f, length, entries, cd_offset, directory, manifest, created, sm
                 "fingerprint (SHA-256) recorded in the signed list of contents when the bundle "
                 "was made.",
                 member=name,
-                detail=f"SHA-256 {sha}, signed {listed[name]['sha256']}",
+                detail=f"SHA-256 of the file {sha}; in the signed manifest {listed[name]['sha256']}",
             )
         descriptor = _descriptor(crc, size, zip64)
         if _read_at(f, position + len(header) + size, len(descriptor)) != descriptor:
@@ -965,25 +965,38 @@ class Report:
         return "\n".join(out) + "\n"
 
     def html(self):
+        """The same report as a page of its own: every value escaped, no script, no link out."""
         e = html.escape
         title = "Court bundle check: " + ("passed" if self.passed else "FAILED")
         body = [f"<h1>{e(title)}</h1>"]
         if self.problem is not None:
+            body.append('<div class="verdict">')
             body.append(f"<p><strong>What is wrong:</strong> {e(self.problem.plain)}</p>")
-            body.append(f"<p><strong>What to do:</strong> {e(WHAT_TO_DO)}</p>")
+            body.append(f"<p><strong>What to do:</strong> {e(WHAT_TO_DO)}</p></div>")
             if self.problem.detail:
                 body.append(f"<p>Technical detail: {e(label(self.problem.detail, 300))}</p>")
+        if self.passed:
+            body.append(f'<div class="verdict"><p><strong>Verdict:</strong> {e(self.verdict)}</p>')
+            body += [f"<p>Note: {e(n)}</p>" for n in self.notes]
+            body.append("</div>")
         for heading, lines in self.sections:
             body.append(f"<h2>{e(heading)}</h2><ul>")
             body += [f"<li>{e(line)}</li>" for line in lines]
             body.append("</ul>")
-        if self.passed:
-            body.append(f"<p><strong>Verdict:</strong> {e(self.verdict)}</p>")
-            body += [f"<p>Note: {e(n)}</p>" for n in self.notes]
         return (
             '<!doctype html>\n<html lang="en-GB"><head><meta charset="utf-8">'
-            f"<title>{e(title)}</title></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{e(title)}</title>\n<style>{PAGE_STYLE}</style></head>\n<body>\n"
+            + "\n".join(body)
+            + "\n</body></html>\n"
         )
+
+
+# A page read on its own, offline: plain type, long fingerprints wrapped, the verdict boxed.
+PAGE_STYLE = (
+    "body{font-family:sans-serif;max-width:60em;margin:1em auto;padding:0 1em;line-height:1.4}"
+    "li,p,h2{overflow-wrap:anywhere}.verdict{border:5px solid #0b0c0c;padding:0 1em;margin:1em 0}"
+)
 
 
 def describe(report, manifest, key_raw, pinned, head, earlier, events, clips, derived):

@@ -697,7 +697,8 @@ def test_the_html_report_is_written_beside_the_bundle_escaped_and_without_script
     page = (tmp_path / "bundle.report.html").read_text()
     assert "R v &lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "CPS &lt;b&gt;London&lt;/b&gt;" in page and "file &amp; serve" in page
-    assert "<script" not in page.lower() and "<style" not in page.lower()
+    assert "<script" not in page.lower() and "javascript:" not in page.lower()
+    assert "src=" not in page and "href=" not in page and "url(" not in page  # nothing fetched
     assert "passed" in page and recording.sha256 in page
 
 

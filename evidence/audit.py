@@ -777,10 +777,6 @@ def _workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _stored_node_count() -> int:
-    return AuditTreeNode.objects.count()
-
-
 def _expected_node_count(size: int) -> int:
     return sum(size >> level for level in range(size.bit_length()))
 
@@ -798,7 +794,11 @@ def _verify_tree_upper(
         stored: dict[int, list[bytes]] = {}
         for level, h in rows.values_list("level", "hash"):
             stored.setdefault(level, []).append(bytes(h))
-        joined = [b"".join(stored.get(first_level + j, [])) for j in range(len(levels))]
+        # Nodes past the chain as read belong to events appended since: not compared here.
+        joined = [
+            b"".join(stored.get(first_level + j, []))[: len(level)]
+            for j, level in enumerate(levels)
+        ]
         finding = _tree_difference(0, levels, joined, base=first_level)
     nodes = {}
     for level, index in wanted_nodes:
@@ -856,10 +856,9 @@ def verify_chain(
         )
         if finding is None:
             check.tree_finding, check.nodes = _verify_tree_whole(last_seq, wanted_nodes)
-            check.tree_finding = check.tree_finding or _tree_extra_nodes(last_seq)
         return check
     if last_seq == 0:
-        return ChainCheck(None, 0, {}, 0, _tree_extra_nodes(0))
+        return ChainCheck(None, 0, {}, 0)
     results = _fast_ranges(last_seq, wanted, wanted_nodes, workers or _workers())
     hashes: dict[int, str] = {}
     expected_prev, before_prev, checked = GENESIS, "", 0
@@ -894,37 +893,53 @@ def verify_chain(
         )
         check.tree_finding = check.tree_finding or upper_finding
         check.nodes.update(upper_nodes)
-    check.tree_finding = check.tree_finding or _tree_extra_nodes(last_seq)
     return check
 
 
-def _tree_extra_nodes(size: int) -> Finding | None:
-    """Nodes beyond the tree of `size` events (the missing and altered ones are named above).
-    Leaves beyond the chain's end show a tail cut off even where no checkpoint covers it."""
-    leaves = AuditTreeNode.objects.filter(level=0, index__gte=size).count()
-    if leaves:
-        first, last = size + 1, size + leaves
-        span = f"event {first} is" if first == last else f"events {first}-{last} are"
+def _tree_beyond(last_seq: int) -> Finding | None:
+    """What lies past the last event verified, read in one statement so that appends meanwhile
+    (each moves the head and adds its leaf and its event in one transaction) count as they
+    should: the head, the events after `last_seq`, the leaves from `last_seq` on, all nodes."""
+    sql = (
+        f"SELECT h.seq, (SELECT count(*) FROM {_EVENT_TABLE} WHERE seq > %(last)s), "  # noqa: S608
+        f"(SELECT count(*) FROM {_NODE_TABLE} WHERE level = 0 AND index >= %(last)s), "
+        f"(SELECT count(*) FROM {_NODE_TABLE}) FROM {_HEAD_TABLE} h WHERE h.id = 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"last": last_seq})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    head, events_after, leaves_after, nodes = row
+    appended = head - last_seq  # events appended since the chain was read
+    if appended < 0:
+        return Finding(
+            "tree", head + 1, f"the head row says {head} events, but the chain has {last_seq}"
+        )
+    if events_after < appended:
+        first = last_seq + 1
         return Finding(
             "tail_cut",
             first,
-            f"{span} missing: the Merkle tree holds their leaves but the chain ends at {size} "
-            "(tail cut off)",
+            f"events {first}-{head} are missing: the head and the Merkle tree go to {head} but "
+            f"the chain ends at {last_seq} (tail cut off)",
         )
-    stored, expected = _stored_node_count(), _expected_node_count(size)
-    if stored > expected:
+    if leaves_after > appended:
+        first = head + 1
+        return Finding(
+            "tail_cut",
+            first,
+            f"the Merkle tree holds leaves after event {head}, where the chain ends: events "
+            "from there were removed with the head moved back, or leaves were inserted",
+        )
+    expected = _expected_node_count(head)
+    if nodes != expected:
+        more = "more" if nodes > expected else "fewer"
         return Finding(
             "tree",
-            size + 1,
-            f"the Merkle tree holds {stored - expected} nodes more than the chain's "
-            f"{size} events give: nodes were inserted",
-        )
-    if stored < expected:
-        return Finding(
-            "tree",
-            1,
-            f"the Merkle tree lacks {expected - stored} of the nodes the chain's "
-            f"{size} events give",
+            head + 1,
+            f"the Merkle tree holds {abs(nodes - expected)} nodes {more} than the chain's {head} "
+            "events give",
         )
     return None
 
@@ -966,21 +981,16 @@ def audit_verify(*, checkpoints: bool = True, workers: int | None = None) -> Ver
         report.findings.append(finding)
     elif check.tree_finding is not None:
         report.findings.append(check.tree_finding)
-    elif head_seq != last_seq:
-        report.findings.append(
-            Finding(
-                "tree",
-                min(head_seq, last_seq) + 1,
-                f"the head row says {head_seq} events, the chain has {last_seq}",
-            )
-        )
-    else:
-        edge = b"".join(nodes.get(p, b"") for p in merkle.perfect_parts(0, last_seq))
+    elif (beyond := _tree_beyond(last_seq)) is not None:
+        report.findings.append(beyond)
+    elif head_seq <= last_seq:
+        # The head as read before the chain: its edge is made of nodes recomputed above.
+        edge = b"".join(nodes.get(p, b"") for p in merkle.perfect_parts(0, head_seq))
         if edge != frontier:
             report.findings.append(
                 Finding(
                     "tree",
-                    last_seq,
+                    head_seq,
                     "the head row's edge of the Merkle tree differs from the tree the chain gives",
                 )
             )

@@ -69,7 +69,7 @@ class Migration(migrations.Migration):
                         primary_key=True,
                         serialize=False,
                     ),
-                ),  # fmt: skip
+                ),
                 ("level", models.PositiveSmallIntegerField()),
                 ("index", models.BigIntegerField()),
                 ("hash", models.BinaryField(max_length=32)),

@@ -902,7 +902,7 @@ def _tree_beyond(last_seq: int) -> Finding | None:
     should: the head, the events after `last_seq`, the leaves from `last_seq` on, all nodes."""
     sql = (
         f"SELECT h.seq, (SELECT count(*) FROM {_EVENT_TABLE} WHERE seq > %(last)s), "  # noqa: S608
-        f"(SELECT count(*) FROM {_NODE_TABLE} WHERE level = 0 AND index >= %(last)s), "
+        f'(SELECT count(*) FROM {_NODE_TABLE} WHERE level = 0 AND "index" >= %(last)s), '
         f"(SELECT count(*) FROM {_NODE_TABLE}) FROM {_HEAD_TABLE} h WHERE h.id = 1"
     )
     with connection.cursor() as cursor:

@@ -1126,6 +1126,8 @@ def verify(path, pinned=None, expect_case=None):
     except (struct.error, ValueError, KeyError, TypeError, UnicodeError) as exc:
         # Every field is checked before use; this is the last guard, and it prints no bundle bytes.
         report.problem = Problem(DAMAGED, detail=f"unreadable structure ({type(exc).__name__})")
+    except OSError as exc:  # the disk, not the bundle: nothing can be said about it
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
     finally:
         f.close()
     return report

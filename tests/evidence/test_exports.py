@@ -2,14 +2,12 @@
 
 import ast
 import hashlib
-import importlib.util
 import io
 import json
 import random
 import sys
 import zipfile
 from datetime import UTC, timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -19,17 +17,13 @@ from evidence import audit
 from evidence.models import AuditEvent, ShareLink
 from evidence.services import ExportError, audit_record, export_create, recording_flag
 from tests import factories as f
+from tests.verifier import VERIFIER, load_verifier
 
 pytestmark = pytest.mark.django_db
-ROOT = Path(__file__).resolve().parents[2]
-VERIFIER = ROOT / "tools" / "verify_bundle.py"
 
 
 def _verifier():
-    spec = importlib.util.spec_from_file_location("verify_bundle", VERIFIER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_verifier()
 
 
 def _verify(path, capsys, key=None) -> tuple[int, str]:

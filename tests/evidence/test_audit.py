@@ -272,8 +272,15 @@ def test_audit_verify_command_exits_1_and_names_the_event(capsys):
     assert "edited: event 2" in capsys.readouterr().err
 
 
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of four events (ranges are whole blocks): a short chain spans several ranges."""
+    monkeypatch.setattr(audit, "_BLOCK_LEVEL", 2)
+    monkeypatch.setattr(audit, "_BLOCK_EVENTS", 4)
+
+
 @pytest.mark.django_db(transaction=True)
-def test_fast_path_finds_breaks_across_chunk_boundaries():
+def test_fast_path_finds_breaks_across_chunk_boundaries(small_blocks):
     """Outside a transaction verification splits the chain between worker processes, each
     reading its range by COPY; a break inside a range is still named exactly."""
     _chain(23)
@@ -312,7 +319,7 @@ def test_concurrent_writers_never_fork_the_chain():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_fast_path_compares_checkpoints_inside_ranges():
+def test_fast_path_compares_checkpoints_inside_ranges(small_blocks):
     _chain(9)
     audit.checkpoint_write()  # at 9
     _chain(14)

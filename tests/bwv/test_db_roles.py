@@ -21,7 +21,7 @@ from django.db import connection
 from psycopg import errors, sql
 
 from evidence.audit import audit_verify
-from evidence.models import AuditEvent, Recording
+from evidence.models import AuditEvent, AuditTreeNode, Recording
 from evidence.services import audit_record, audit_record_many
 from tests import factories as f
 
@@ -97,6 +97,7 @@ def test_the_application_role_appends_to_the_audit_log_and_writes_recordings(app
 
 
 AUDIT = AuditEvent._meta.db_table
+TREE = AuditTreeNode._meta.db_table
 REFUSED = [
     # (what someone with the role's password tries, the start of PostgreSQL's refusal)
     (f"ALTER TABLE {AUDIT} DISABLE TRIGGER audit_no_update_delete", "must be owner"),
@@ -112,6 +113,9 @@ REFUSED = [
     (f"UPDATE {AUDIT} SET body = body", "permission denied for table"),
     (f"TRUNCATE {AUDIT}", "permission denied for table"),
     ("DELETE FROM evidence_auditchainhead", "permission denied for table"),
+    (f"DELETE FROM {TREE}", "permission denied for table"),
+    (f"UPDATE {TREE} SET hash = hash", "permission denied for table"),
+    (f"TRUNCATE {TREE}", "permission denied for table"),
     ("TRUNCATE evidence_auditchainhead", "permission denied for table"),
     ("TRUNCATE evidence_recording", "permission denied for table"),
     (

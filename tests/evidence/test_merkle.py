@@ -261,7 +261,7 @@ def test_the_migration_builds_the_same_tree_as_the_appends():
     frontier = bytes(AuditChainHead.objects.get(id=1).frontier)
     _sql(f"DELETE FROM {NODES}")
     _sql("UPDATE evidence_auditchainhead SET frontier = ''::bytea WHERE id = 1")
-    migration = importlib.import_module("evidence.migrations.0009_audit_merkle_tree")
+    migration = importlib.import_module("evidence.migrations.0011_audit_merkle_tree")
     migration.build_tree(django_apps, None)
     after = {
         (lv, ix, bytes(h))

@@ -64,12 +64,14 @@ def test_recordings_already_on_cases_are_held_after_the_migration_and_the_chain_
         for i in range(3)
     )
     first, second = _case("first", owner), _case("second", owner)
+    # The chain so far is signed (by today's code, before the schema steps back): the migration
+    # must extend it.
+    call_command("audit_checkpoint")
     try:
         _migrate(BEFORE)
         # As they were before: on cases through the many-to-many alone, no hold.
         first.recordings.add(on_one_case, on_two_cases)
         second.recordings.add(on_two_cases)
-        call_command("audit_checkpoint")  # the chain so far is signed: the migration must extend it
         events_before = AuditEvent.objects.count()
 
         _migrate()
@@ -109,9 +111,9 @@ def test_recordings_already_on_cases_are_held_after_the_migration_and_the_chain_
         on_one_case.refresh_from_db()
         assert not on_one_case.held
         assert AuditEvent.objects.filter(action="hold.lifted").count() == 3
-        _assert_chain_intact()
     finally:
         _migrate()
-    # Forwards again: placed afresh, each once.
+    # Forwards again: placed afresh, each once; the chain, with the lifts the step back wrote, holds
+    # (checked with today's schema: the tree is rebuilt from the events).
     assert _active_case_holds(on_two_cases) == {f"case:{first.pk}", f"case:{second.pk}"}
     _assert_chain_intact()

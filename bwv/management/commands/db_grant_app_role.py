@@ -8,8 +8,9 @@ credentials, if stolen, cannot rewrite history:
 
 - every table of the schema: SELECT, INSERT, UPDATE and DELETE; never TRUNCATE, REFERENCES or
   TRIGGER, and not the owner, so no ALTER TABLE, DROP, DISABLE TRIGGER or DROP TRIGGER;
-- the audit log (`evidence_auditevent`): SELECT and INSERT only; its chain head: SELECT, INSERT
-  (the first append creates it) and UPDATE (each append moves it), never DELETE;
+- the audit log (`evidence_auditevent`) and its Merkle tree's nodes: SELECT and INSERT only; the
+  chain head: SELECT, INSERT (the first append creates it) and UPDATE (each append moves it),
+  never DELETE;
 - `django_migrations`: SELECT only; sequences: USAGE and SELECT;
 - tables made by later migrations get the same rights by default (ALTER DEFAULT PRIVILEGES for
   the owning role), and the audit tables' extra rights are revoked again on every run.
@@ -26,7 +27,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from psycopg import sql
 
-from evidence.models import AuditChainHead, AuditEvent
+from evidence.models import AuditChainHead, AuditEvent, AuditTreeNode
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -34,6 +35,7 @@ ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # append needs), with the rights it keeps on them.
 LIMITED_TABLES = {
     AuditEvent._meta.db_table: ("SELECT", "INSERT"),
+    AuditTreeNode._meta.db_table: ("SELECT", "INSERT"),
     AuditChainHead._meta.db_table: ("SELECT", "INSERT", "UPDATE"),
     "django_migrations": ("SELECT",),
 }

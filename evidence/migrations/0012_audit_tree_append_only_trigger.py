@@ -30,6 +30,6 @@ def reverse(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("evidence", "0009_audit_merkle_tree")]
+    dependencies = [("evidence", "0011_audit_merkle_tree")]
 
     operations = [migrations.RunPython(forward, reverse)]

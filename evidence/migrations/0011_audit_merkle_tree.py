@@ -53,7 +53,8 @@ def drop_tree(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("evidence", "0008_access_request_workflow")]
+    # After every migration that writes audit events (the case holds): the tree is built from them.
+    dependencies = [("evidence", "0010_case_closing"), ("retention", "0006_place_case_holds")]
 
     operations = [
         migrations.CreateModel(

@@ -39,7 +39,7 @@ lint: $(VENV)/.installed
 
 ## test: start PostgreSQL, Redis and S3 on loopback, run the whole suite, stop them
 test: install lint
-	$(PY) -m bwv.localservices --browser -- sh -c \
+	$(PY) -m devtools.localservices --browser -- sh -c \
 		'$(PY) manage.py collectstatic --noinput -v0 && exec $(PY) -m pytest $(PYTEST_ARGS)'
 
 

@@ -229,7 +229,7 @@ def main() -> None:
     parser.add_argument("--chain", type=int, default=1_000_000)
     args = parser.parse_args()
 
-    from bwv.localservices import local_services
+    from devtools.localservices import local_services
 
     with local_services(redis=False):
         os.environ["DJANGO_SETTINGS_MODULE"] = "bwv.settings"

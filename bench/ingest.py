@@ -162,7 +162,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="runs of (a) and (b), interleaved")
     args = parser.parse_args()
 
-    from bwv.localservices import local_services
+    from devtools.localservices import local_services
 
     with local_services(redis=False), tempfile.TemporaryDirectory() as tmp:
         os.environ["DJANGO_SETTINGS_MODULE"] = "bwv.settings"
@@ -173,10 +173,10 @@ def main() -> None:
         from django.utils import timezone
 
         call_command("migrate", verbosity=0)
-        from bwv.roles import Role
+        from blobstore import blob_store
+        from common.roles import Role
         from devices.models import Borough, Camera, Officer
         from devices.services import camera_issue, dock_register
-        from evidence.storage import blob_store
         from tests import factories as f
 
         harrow = Borough.objects.get(code="QA")

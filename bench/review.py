@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
 
-    from bwv.localservices import local_services
+    from devtools.localservices import local_services
 
     with local_services(redis=False):
         os.environ["DJANGO_SETTINGS_MODULE"] = "bwv.settings"
@@ -92,7 +92,7 @@ def main() -> None:
         from django.test import Client
 
         call_command("migrate", verbosity=0)
-        from bwv.roles import Role
+        from common.roles import Role
         from evidence.models import Recording
         from evidence.selectors import _encode_cursor
         from tests import factories as f

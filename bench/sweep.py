@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--mem-large", type=int, default=100_000)
     args = parser.parse_args()
 
-    from bwv.localservices import local_services
+    from devtools.localservices import local_services
 
     with local_services(redis=False):
         os.environ["DJANGO_SETTINGS_MODULE"] = "bwv.settings"
@@ -98,10 +98,10 @@ def main() -> None:
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        from bwv.roles import Role
+        from blobstore import blob_store
+        from common.roles import Role
         from devices.models import Borough, Camera
         from devices.services import dock_register
-        from evidence.storage import blob_store
         from retention.sweep import sweep_expired_recordings
         from tests import factories as f
 

@@ -98,8 +98,8 @@ CSRF_TRUSTED_ORIGINS = env_list("BWV_CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = os.environ.get("BWV_SITE_URL", "http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
-    # The admin site is ours (bwv.admin_site): staff *and* verified by the second factor.
-    "bwv.apps.BwvAdminConfig",
+    # The admin site is ours (accounts.admin_site): staff *and* verified by the second factor.
+    "accounts.apps.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "bwv",
+    "accounts",
     "devices",
     "evidence",
     "retention",

@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from bwv import auth_views, views
+from accounts import views as auth_views
+from bwv import views
 from devices import views as devices_views
 from evidence import custody_urls
 from evidence import views as evidence_views

@@ -11,8 +11,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from bwv.auth_views import staff_required
-from bwv.roles import Role, user_has_role
+from common.auth import staff_required
+from common.roles import Role, user_has_role
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def _check_database() -> str:
 
 
 def _check_storage() -> str:
-    from evidence.storage import blob_store
+    from blobstore import blob_store
 
     blob_store().check()
     return "ok"

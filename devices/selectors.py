@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Min, Q, QuerySet
 
-from bwv.roles import Role, user_has_role
+from common.roles import Role, user_has_role
 from devices.models import (
     Borough,
     Camera,

@@ -339,7 +339,7 @@ def _lost_alert(*, camera: Camera, actor, reason: str, holder, at) -> LostCamera
 def _borough_admin_emails(borough: Borough) -> list[str]:
     from django.contrib.auth import get_user_model
 
-    from bwv.roles import Role
+    from common.roles import Role
 
     users = (
         get_user_model()

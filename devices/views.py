@@ -17,9 +17,9 @@ from django.http import HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from bwv.auth_views import staff_required
-from bwv.charts import bar_chart
-from bwv.web import csv_response
+from common.auth import staff_required
+from common.charts import bar_chart
+from common.web import csv_response
 from devices.models import Borough, CameraKind, CameraStatus, Rank
 from devices.selectors import (
     boroughs_for,

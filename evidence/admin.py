@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from bwv.admin import ReadOnlyAdmin
+from common.admin import ReadOnlyAdmin
 from evidence.models import AuditEvent, Case, EvidenceFlag, IngestUpload, Recording
 
 

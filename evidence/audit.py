@@ -376,7 +376,7 @@ def checkpoint_name_for(size: int) -> str:
 
 
 def _checkpoint_head(*, now: datetime | None) -> tuple[Checkpoint | None, str | None]:
-    from evidence.storage import blob_store
+    from blobstore import blob_store
 
     head = tree_head()
     if head.size == 0:
@@ -448,7 +448,7 @@ def checkpoint_parse(raw: bytes, keys: dict[str, Ed25519PublicKey], name: str = 
 
 def checkpoints_load() -> tuple[list[Checkpoint], list[CheckpointProblem]]:
     """Every stored checkpoint whose signature holds, in order, and the ones that do not."""
-    from evidence.storage import blob_store
+    from blobstore import blob_store
 
     store = blob_store()
     keys = verification_keys()
@@ -466,7 +466,7 @@ def checkpoints_load() -> tuple[list[Checkpoint], list[CheckpointProblem]]:
 def consistency_document(old_size: int, new_size: int | None = None) -> dict:
     """Two stored signed tree heads and the proof that the later extends the earlier, for anyone
     to check offline (tools/verify_bundle.py --consistency). `new_size` None: a head of now."""
-    from evidence.storage import blob_store
+    from blobstore import blob_store
 
     store = blob_store()
     if new_size is None:

@@ -12,8 +12,8 @@ from django.http import Http404, HttpResponseForbidden, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from bwv.auth_views import staff_required
-from bwv.web import client_ip, csv_response
+from common.auth import staff_required
+from common.web import client_ip, csv_response
 from evidence.exports import bundle_filename, bundle_stream
 from evidence.models import AuditEvent, Recording
 from evidence.selectors import (

@@ -29,6 +29,7 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from blobstore import blob_store
 from evidence.audit import (
     CONSISTENCY_FORMAT,
     canonical_json,
@@ -47,7 +48,6 @@ from evidence.audit import (
 from evidence.crypto import IntegrityError
 from evidence.media import plaintext_range, recording_cipher
 from evidence.models import AuditEvent, Export, Recording
-from evidence.storage import blob_store
 from evidence.zipstream import ZipStream
 
 BUNDLE_FORMAT = "bwv-export/2"

@@ -54,6 +54,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from blobstore import StorageUnavailable, blob_store
 from devices.models import Camera, CameraStatus, Dock
 from devices.selectors import officer_holding_camera
 from evidence.clock import TIME_SOURCES, clock_suspect_reason, deletion_date
@@ -69,7 +70,6 @@ from evidence.hashstate import ResumableSha256
 from evidence.models import IngestUpload, Recording, RecordingState
 from evidence.probe import ProbeError, probe_and_poster
 from evidence.services import audit_record
-from evidence.storage import StorageUnavailable, blob_store
 
 log = logging.getLogger(__name__)
 

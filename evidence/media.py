@@ -10,9 +10,9 @@ import uuid
 from collections.abc import Iterator
 from typing import Protocol
 
+from blobstore import blob_store
 from evidence.crypto import IntegrityError, SegmentCipher, open_blob, unwrap_data_key
 from evidence.models import Recording
-from evidence.storage import blob_store
 
 
 class SealedObject(Protocol):

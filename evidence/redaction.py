@@ -24,10 +24,10 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
+from blobstore import blob_store
 from evidence.crypto import new_data_key, seal_blob, wrap_data_key
 from evidence.media import PlaintextReader
 from evidence.models import DerivedRecording, Recording
-from evidence.storage import blob_store
 
 MODES = ("black", "pixelate")
 

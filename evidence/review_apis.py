@@ -14,8 +14,8 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api_docs import errors, retry_after
 from devices.selectors import user_borough
-from evidence.api_docs import errors, retry_after
 from evidence.models import EvidenceFlag
 from evidence.selectors import (
     SearchFilters,

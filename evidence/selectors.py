@@ -18,7 +18,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from bwv.roles import Role, user_has_role
+from common.roles import Role, user_has_role
 from devices.selectors import boroughs_for
 from evidence.models import (
     AuditEvent,

@@ -167,7 +167,7 @@ def recording_correct_time(
     whoever held the camera at the corrected start and its deletion date is counted from it, but
     never earlier than the review window after arrival, nor earlier than before for held footage.
     The suspect mark is cleared; the event keeps the old and new times and the reason."""
-    from bwv.roles import Role, user_has_role
+    from common.roles import Role, user_has_role
     from devices.selectors import boroughs_for, camera_registered_at, officer_holding_camera
 
     reason = (reason or "").strip()
@@ -408,7 +408,7 @@ MAX_GRANT = timedelta(days=7)
 @transaction.atomic
 def borough_grant_create(*, user, borough, actor, reason: str, hours: int) -> BoroughAccessGrant:
     """Give `user` time-limited access to another borough's footage (system admins only)."""
-    from bwv.roles import Role, user_has_role
+    from common.roles import Role, user_has_role
 
     if not user_has_role(actor, Role.SYSTEM_ADMIN):
         raise FlagError("only a system admin can grant access to another borough")

@@ -15,9 +15,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from bwv.auth_views import staff_required
-from bwv.roles import Role, user_has_role
-from bwv.web import safe_local_path
+from common.auth import staff_required
+from common.roles import Role, user_has_role
+from common.web import safe_local_path
 from devices.models import Borough
 from devices.selectors import user_borough
 from evidence.media import recording_poster

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import Http404
 
-from bwv.roles import Role, user_has_role
+from common.roles import Role, user_has_role
 from devices.selectors import boroughs_for
 from requests_portal.models import AccessRequest, IdentityDocument
 

@@ -222,8 +222,8 @@ def request_ask_identity(*, req: AccessRequest, actor, note: str) -> None:
 
 def identity_upload(*, req: AccessRequest, upload) -> IdentityDocument:
     """Store identity evidence sealed in segments; restart the clock from its receipt."""
+    from blobstore import blob_store
     from evidence.crypto import SegmentCipher, new_data_key, wrap_data_key
-    from evidence.storage import blob_store
 
     _require(req, RequestStatus.AWAITING_ID)
     if upload.size > ID_MAX_BYTES:
@@ -255,9 +255,9 @@ def identity_upload(*, req: AccessRequest, upload) -> IdentityDocument:
 def identity_document_plaintext(document: IdentityDocument) -> Iterator[bytes]:
     """The document's bytes, decrypted a segment at a time as they are read; an altered stored
     object raises `evidence.crypto.IntegrityError` before any of its bytes are returned."""
+    from blobstore import blob_store
     from evidence.crypto import open_blob, unwrap_data_key
     from evidence.media import plaintext_range
-    from evidence.storage import blob_store
 
     if document.segment_size:
         return plaintext_range(document, 0, document.size_bytes)
@@ -290,7 +290,7 @@ def identity_document_consult(*, document: IdentityDocument, actor) -> None:
 
 def identity_checked(*, req: AccessRequest, actor, accepted: bool, note: str = "") -> None:
     """Record the check and delete the evidence at once (storage object and its key)."""
-    from evidence.storage import blob_store
+    from blobstore import blob_store
 
     docs = list(req.documents.filter(deleted_at__isnull=True))
     failed = blob_store().delete_many([d.storage_key for d in docs])

@@ -17,8 +17,8 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from bwv.auth_views import staff_required
-from bwv.web import client_ip
+from common.auth import staff_required
+from common.web import client_ip
 from evidence.redaction import RedactionError, derived_bytes, propose_face_boxes
 from evidence.zipstream import ZipStream
 from requests_portal.deadlines import london_date

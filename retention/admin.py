@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from bwv.admin import ReadOnlyAdmin
+from common.admin import ReadOnlyAdmin
 from retention.models import Hold, RetentionPolicy
 
 

@@ -13,9 +13,9 @@ import uuid
 
 from django.conf import settings
 
+from blobstore import S3BlobStore, blob_store
 from evidence.models import Recording, RecordingState
 from evidence.services import audit_record
-from evidence.storage import S3BlobStore, blob_store
 from retention.models import Hold, HoldSource
 
 log = logging.getLogger(__name__)

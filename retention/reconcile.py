@@ -17,8 +17,8 @@ from django.db import connection
 from django.db.models.functions import Collate
 from django.utils import timezone
 
+from blobstore import blob_store
 from evidence.models import Recording, RecordingState
-from evidence.storage import blob_store
 from retention.sweep import under_live_claim
 
 PREFIX = "recordings/"

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from bwv.roles import Role, user_has_role
+from common.roles import Role, user_has_role
 from evidence.selectors import BOROUGH_ROLES, recording_list_for
 from retention.models import RetentionPolicy
 

@@ -61,9 +61,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
+from blobstore import StorageUnavailable, blob_store
 from evidence.models import Recording, RecordingState
 from evidence.services import audit_record, audit_record_many
-from evidence.storage import StorageUnavailable, blob_store
 from retention.models import DeletionCertificate, Hold, SweepRun
 from retention.selectors import default_policy
 

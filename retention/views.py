@@ -2,7 +2,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 
-from bwv.auth_views import staff_required
+from common.auth import staff_required
 from retention.selectors import retention_report_for
 
 

@@ -16,7 +16,7 @@ def pytest_configure(config):
     if missing:
         raise pytest.UsageError(
             f"the tests need the real services ({', '.join(missing)} not set): run `make test`, "
-            "or `python -m bwv.localservices -- pytest ...`"
+            "or `python -m devtools.localservices -- pytest ...`"
         )
     from django.db.backends.signals import connection_created
 
@@ -60,7 +60,7 @@ def big_clip() -> bytes:
 @pytest.fixture(autouse=True)
 def _media_store_per_settings():
     """The blob store is cached per process; clear it so a settings override takes effect."""
-    from evidence.storage import blob_store
+    from blobstore import blob_store
 
     blob_store.cache_clear()
     yield

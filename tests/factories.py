@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from bwv.roles import Role
+from common.roles import Role
 from devices.models import Borough, Camera, Officer, Rank
 from devices.services import camera_issue, dock_register
 
@@ -31,7 +31,7 @@ def user(role: str | None = None, *, borough_code: str = "QA", username: str | N
     n = next(_seq)
     u = get_user_model().objects.create_user(username=username or f"user{n}", password=password)
     if role:
-        from bwv.roles import roles_sync
+        from common.roles import roles_sync
 
         if not Group.objects.filter(name=role).exists():
             roles_sync()

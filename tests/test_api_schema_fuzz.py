@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from bwv.roles import Role
+from common.roles import Role
 from evidence.ingest import upload_create
 from evidence.services import case_add_recording, case_create, recording_flag
 from tests import factories as f

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from bwv.localservices import _free_ports, _wait_port
+from devtools.localservices import _free_ports, _wait_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken.models import Token
 
-from bwv.roles import Role
+from common.roles import Role
 from evidence.models import AuditEvent
 from tests import factories as f
 
@@ -84,7 +84,7 @@ def test_no_admin_page_shows_a_totp_key_or_a_backup_code(client):
 def test_creating_an_api_token_in_the_admin_is_audited_and_shows_the_key_once(client):
     admin = f.signed_in(client, Role.SYSTEM_ADMIN)
     sergeant = f.user(Role.CUSTODY_SERGEANT)
-    response = client.post("/admin/bwv/apitoken/add/", {"user": sergeant.pk})
+    response = client.post("/admin/accounts/apitoken/add/", {"user": sergeant.pk})
     assert response.status_code == 200
     token = Token.objects.get(user=sergeant)
     assert token.key in response.content.decode()  # shown once, to the admin who made it
@@ -94,9 +94,9 @@ def test_creating_an_api_token_in_the_admin_is_audited_and_shows_the_key_once(cl
     assert event.recipient == sergeant.username
     # From then on no page shows it, and the admin's own log does not keep it either.
     for path in (
-        "/admin/bwv/apitoken/",
-        f"/admin/bwv/apitoken/{sergeant.pk}/change/",
-        f"/admin/bwv/apitoken/{sergeant.pk}/delete/",
+        "/admin/accounts/apitoken/",
+        f"/admin/accounts/apitoken/{sergeant.pk}/change/",
+        f"/admin/accounts/apitoken/{sergeant.pk}/delete/",
         "/admin/",
     ):
         page = client.get(path)
@@ -111,8 +111,8 @@ def test_creating_an_api_token_in_the_admin_is_audited_and_shows_the_key_once(cl
 def test_a_second_token_for_the_same_user_is_refused_with_a_message(client):
     f.signed_in(client, Role.SYSTEM_ADMIN)
     sergeant = f.user(Role.CUSTODY_SERGEANT)
-    client.post("/admin/bwv/apitoken/add/", {"user": sergeant.pk})
-    again = client.post("/admin/bwv/apitoken/add/", {"user": sergeant.pk})
+    client.post("/admin/accounts/apitoken/add/", {"user": sergeant.pk})
+    again = client.post("/admin/accounts/apitoken/add/", {"user": sergeant.pk})
     assert again.status_code == 200 and b"already exists" in again.content
     assert Token.objects.filter(user=sergeant).count() == 1
     assert AuditEvent.objects.filter(action="auth.api_token_created").count() == 1
@@ -121,8 +121,8 @@ def test_a_second_token_for_the_same_user_is_refused_with_a_message(client):
 def test_revoking_an_api_token_in_the_admin_is_audited(client):
     admin = f.signed_in(client, Role.SYSTEM_ADMIN)
     sergeant = f.user(Role.CUSTODY_SERGEANT)
-    client.post("/admin/bwv/apitoken/add/", {"user": sergeant.pk})
-    response = client.post(f"/admin/bwv/apitoken/{sergeant.pk}/delete/", {"post": "yes"})
+    client.post("/admin/accounts/apitoken/add/", {"user": sergeant.pk})
+    response = client.post(f"/admin/accounts/apitoken/{sergeant.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
     assert not Token.objects.filter(user=sergeant).exists()
     event = AuditEvent.objects.get(action="auth.api_token_revoked")

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from bwv.roles import Role
+from common.roles import Role
 from evidence.services import case_add_recording, case_create, export_create
 from requests_portal.deadlines import london_date, right_of_access_due
 from requests_portal.models import AccessRequest, RequestKind, RequestStatus

@@ -9,7 +9,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from bwv.roles import Role
+from common.roles import Role
 from devices.models import Dock, Rank
 from evidence.sample_media import make_clip
 from evidence.services import case_add_recording, case_create, export_create

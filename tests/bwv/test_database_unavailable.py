@@ -7,7 +7,7 @@ DATABASE_URL pointing at a loopback port where nothing listens, so every connect
 import pytest
 import requests
 
-from bwv.localservices import _free_ports
+from devtools.localservices import _free_ports
 from tests.webserver import Gunicorn
 
 DOCK = "bwvdock_abc_secret"  # any key: looking it up needs the database

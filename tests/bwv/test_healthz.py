@@ -26,7 +26,7 @@ def test_healthz_is_503_when_storage_is_unreachable(client, settings):
         "default": {**settings.STORAGES["default"], "OPTIONS": options},
     }
     with override_settings(STORAGES=storages):
-        from evidence.storage import blob_store
+        from blobstore import blob_store
 
         blob_store.cache_clear()
         response = client.get("/healthz")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bwv.roles import Role
+from common.roles import Role
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

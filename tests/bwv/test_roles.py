@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth.models import Group
 
-from bwv.roles import Role, user_has_role, user_roles
+from common.roles import Role, user_has_role, user_roles
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

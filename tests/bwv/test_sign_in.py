@@ -9,8 +9,8 @@ from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from bwv.roles import Role
-from bwv.services import backup_codes_issue
+from accounts.services import backup_codes_issue
+from common.roles import Role
 from evidence.models import AuditEvent
 from tests import factories as f
 

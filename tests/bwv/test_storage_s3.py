@@ -6,7 +6,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from evidence.storage import S3BlobStore, blob_store
+from blobstore import S3BlobStore, blob_store
 
 
 def test_default_storage_is_s3_and_stores_and_reads_a_file():

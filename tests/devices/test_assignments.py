@@ -4,7 +4,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from bwv.roles import Role
+from common.roles import Role
 from devices.models import CameraAssignment, CameraStatus
 from devices.selectors import officer_holding_camera
 from devices.services import CameraError, camera_issue, camera_return

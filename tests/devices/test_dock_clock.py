@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from blobstore import blob_store
 from evidence.models import ClockSuspect, IngestUpload, Recording, RecordingState
 from evidence.sample_media import make_clip
-from evidence.storage import blob_store
 from retention.sweep import sweep_expired_recordings
 from tests import factories as f
 

@@ -6,7 +6,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from bwv.roles import Role
+from common.roles import Role
 from devices.models import (
     Camera,
     CameraAssignment,

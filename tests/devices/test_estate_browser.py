@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from bwv.roles import Role
+from common.roles import Role
 from devices.models import CameraAssignment, Officer
 from tests import factories as f
 from tests.browser import PASSWORD, sign_in

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
-from bwv.roles import Role
+from common.roles import Role
 from evidence import audit
 from evidence.models import AuditChainHead, AuditEvent
 from evidence.services import audit_record
@@ -246,7 +246,7 @@ def test_verify_finds_a_chain_rewritten_from_an_edit_to_its_end():
 def test_verify_refuses_a_forged_checkpoint():
     from django.conf import settings
 
-    from evidence.storage import blob_store
+    from blobstore import blob_store
 
     _chain(3)
     audit.checkpoint_write()

@@ -10,7 +10,7 @@ requests per viewing).
 
 import pytest
 
-from bwv.roles import Role
+from common.roles import Role
 from evidence.models import AuditEvent, EvidenceFlag, ShareLink
 from evidence.services import case_add_recording, case_create
 from tests import factories as f

@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from bwv.roles import Role
+from common.roles import Role
 from evidence.services import audit_record, case_add_recording, case_create, recording_consult
 from tests import factories as f
 

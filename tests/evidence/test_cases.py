@@ -2,7 +2,7 @@
 
 import pytest
 
-from bwv.roles import Role
+from common.roles import Role
 from evidence.models import AuditEvent, Case, EvidenceFlag
 from evidence.services import case_add_recording, case_close, case_create
 from retention.models import Hold

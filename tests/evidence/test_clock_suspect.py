@@ -11,11 +11,11 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from bwv.roles import Role
+from blobstore import blob_store
+from common.roles import Role
 from devices.services import camera_issue, camera_return
 from evidence.models import AuditEvent, ClockSuspect, FlagKind, Recording, RecordingState
 from evidence.services import ClockCorrectionError, recording_correct_time, recording_flag
-from evidence.storage import blob_store
 from retention.sweep import sweep_expired_recordings
 from tests import factories as f
 

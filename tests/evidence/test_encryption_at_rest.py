@@ -5,10 +5,10 @@ import random
 import pytest
 from django.test import override_settings
 
+from blobstore import blob_store
 from evidence.crypto import OVERHEAD, IntegrityError, KeyDestroyed
 from evidence.media import plaintext_range
 from evidence.models import Recording
-from evidence.storage import blob_store
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from datetime import UTC, timedelta
 import pytest
 from django.utils import timezone
 
-from bwv.roles import Role
+from common.roles import Role
 from evidence import audit
 from evidence.models import AuditEvent, ShareLink
 from evidence.services import ExportError, audit_record, export_create, recording_flag

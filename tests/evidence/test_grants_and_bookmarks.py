@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from bwv.roles import Role
+from common.roles import Role
 from evidence.models import AuditEvent, Bookmark, BoroughAccessGrant
 from evidence.services import FlagError, borough_grant_create
 from evidence.views import CONSULTED

@@ -9,11 +9,11 @@ from urllib.parse import urlparse
 import pytest
 from django.utils import timezone
 
+from blobstore import blob_store
 from devices.models import CameraStatus
 from devices.services import dock_revoke, dock_rotate_key
 from evidence.media import plaintext_range
 from evidence.models import AuditEvent, IngestUpload, Recording, RecordingState
-from evidence.storage import blob_store
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -286,7 +286,7 @@ def test_checkpoints_are_signed_tree_heads_and_old_ones_still_verify(capsys):
     from django.conf import settings as django_settings
     from django.core.management import call_command
 
-    from evidence.storage import blob_store
+    from blobstore import blob_store
 
     _chain(4)
     head, chain_hash = audit.audit_head()

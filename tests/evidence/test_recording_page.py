@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from bwv.roles import Role
+from common.roles import Role
 from evidence.models import AuditEvent, EvidenceFlag
 from tests import factories as f
 

@@ -7,7 +7,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from bwv.roles import Role
+from common.roles import Role
 from evidence.models import EvidenceFlag
 from tests import factories as f
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bwv.roles import Role
+from common.roles import Role
 from evidence.sample_media import make_clip
 from tests import factories as f
 from tests.browser import PASSWORD, sign_in

@@ -11,11 +11,11 @@ from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from bwv.roles import Role
+from blobstore import blob_store
+from common.roles import Role
 from evidence.models import AuditEvent
 from evidence.redaction import RedactionError, derived_bytes, propose_face_boxes
 from evidence.sample_media import make_clip
-from evidence.storage import blob_store
 from requests_portal.deadlines import london_date, right_of_access_due
 from requests_portal.models import AccessRequest, ReleaseLink, RequestKind, RequestStatus
 from requests_portal.services import (

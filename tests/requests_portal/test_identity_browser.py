@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from bwv.roles import Role
+from common.roles import Role
 from evidence.models import AuditEvent
 from requests_portal.deadlines import london_date, right_of_access_due
 from requests_portal.models import AccessRequest, RequestKind, RequestStatus

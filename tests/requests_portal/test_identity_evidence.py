@@ -12,10 +12,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from bwv.roles import Role
+from blobstore import blob_store
+from common.roles import Role
 from evidence.crypto import OVERHEAD, new_data_key, seal_blob, wrap_data_key
 from evidence.models import AuditEvent
-from evidence.storage import blob_store
 from requests_portal import services
 from requests_portal.deadlines import london_date, right_of_access_due
 from requests_portal.models import AccessRequest, IdentityDocument, RequestKind, RequestStatus

@@ -13,7 +13,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from bwv.roles import Role
+from common.roles import Role
 from evidence.sample_media import make_clip
 from requests_portal.models import AccessRequest, RequestStatus
 from tests import factories as f

@@ -11,9 +11,9 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
+from blobstore import blob_store
 from evidence.audit import audit_verify, event_body
 from evidence.models import AuditEvent, Case, RecordingState
-from evidence.storage import blob_store
 from retention.models import DeletionCertificate, Hold, HoldSource
 from retention.sweep import sweep_expired_recordings
 from tests import factories as f

@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from blobstore import blob_store
 from evidence.models import AuditEvent, FlagKind, RecordingState
 from evidence.services import (
     FlagError,
@@ -18,7 +19,6 @@ from evidence.services import (
     recording_flag,
     recording_unflag,
 )
-from evidence.storage import blob_store
 from retention.models import DeletionCertificate, Hold, HoldSource
 from retention.sweep import sweep_expired_recordings
 from tests import factories as f

@@ -6,10 +6,10 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from blobstore import blob_store
 from bwv.celery import app
 from evidence.models import FlagKind
 from evidence.services import recording_flag
-from evidence.storage import blob_store
 from retention.objectlock import object_lock_selfcheck
 from retention.services import hold_lift
 from tests import factories as f

@@ -5,8 +5,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from blobstore import blob_store
 from evidence.models import RecordingState
-from evidence.storage import blob_store
 from retention.reconcile import reconcile
 from tests import factories as f
 

@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from bwv.roles import Role
+from common.roles import Role
 from evidence.models import RecordingState
 from retention.models import SweepRun
 from tests import factories as f

@@ -10,10 +10,10 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
+from blobstore import blob_store
 from bwv.celery import app
 from evidence.models import AuditEvent, FlagKind, Recording, RecordingState
 from evidence.services import FlagError, recording_flag
-from evidence.storage import blob_store
 from retention.models import DeletionCertificate, SweepRun
 from retention.services import hold_lift
 from retention.sweep import expired_unheld, sweep_expired_recordings

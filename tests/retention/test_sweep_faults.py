@@ -11,8 +11,8 @@ from django.core.management.base import CommandError
 from django.db import connections
 from django.utils import timezone
 
+from blobstore import StorageUnavailable, blob_store
 from evidence.models import AuditEvent, Recording, RecordingState
-from evidence.storage import StorageUnavailable, blob_store
 from retention.models import DeletionCertificate, Hold, HoldSource, SweepRun
 from retention.reconcile import reconcile
 from retention.services import RecordingGone, hold_lift, hold_place

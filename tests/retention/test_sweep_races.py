@@ -8,9 +8,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from blobstore import blob_store
 from evidence.models import FlagKind, RecordingState
 from evidence.services import FlagError, recording_flag
-from evidence.storage import blob_store
 from retention.models import DeletionCertificate, Hold
 from retention.sweep import sweep_expired_recordings
 from tests import factories as f

@@ -14,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from blobstore import StorageUnavailable, blob_store
 from evidence.models import Case, FlagKind, Recording, RecordingState
 from evidence.services import (
     FlagError,
@@ -23,7 +24,6 @@ from evidence.services import (
     case_remove_recording,
     recording_flag,
 )
-from evidence.storage import StorageUnavailable, blob_store
 from retention.models import DeletionCertificate, Hold, HoldSource, SweepRun
 from retention.services import RecordingGone, hold_lift, hold_place
 from retention.sweep import sweep_expired_recordings

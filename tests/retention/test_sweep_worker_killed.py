@@ -22,8 +22,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from blobstore import blob_store
 from evidence.models import AuditEvent, Recording, RecordingState
-from evidence.storage import blob_store
 from retention.models import DeletionCertificate, SweepRun
 from retention.tasks import sweep_expired_recordings_task
 from tests import factories as f

@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from bwv.roles import Role
+from common.roles import Role
 from devices.models import Borough, Camera, CameraStatus, Officer, Rank, Unit
 from devices.services import camera_issue, dock_register
 from evidence.ingest import upload_append, upload_create

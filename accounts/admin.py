@@ -1,4 +1,4 @@
-"""Admin pieces shared by the apps, and the admin pages of credentials.
+"""The admin pages of staff credentials.
 
 No admin page shows a secret: not a TOTP key, nor a backup code, nor an existing API token. The
 second-factor devices are read-only here (a lost phone is reset on the staff page, with a reason and
@@ -16,22 +16,9 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken import admin as token_admin
 from rest_framework.authtoken.models import TokenProxy
 
-from bwv.models import ApiToken
-from bwv.services import api_token_create, api_token_revoke
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """For rows that only services may write (audited history): the admin shows, never edits."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
+from accounts.models import ApiToken
+from accounts.services import api_token_create, api_token_revoke
+from common.admin import ReadOnlyAdmin
 
 for _model in (TOTPDevice, StaticDevice, TokenProxy):
     if admin.site.is_registered(_model):
@@ -106,7 +93,7 @@ class ApiTokenAdmin(token_admin.TokenAdmin):
             "title": "API token created",
             "token": obj,
         }
-        return TemplateResponse(request, "admin/bwv/apitoken/created.html", context)
+        return TemplateResponse(request, "admin/accounts/apitoken/created.html", context)
 
     def log_addition(self, request, obj, message):
         return None

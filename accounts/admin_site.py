@@ -17,7 +17,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django_otp.admin import OTPAdminSite
 
-from bwv.web import safe_local_path
+from common.web import safe_local_path
 
 
 def _sign_in_step(request, next_path: str):

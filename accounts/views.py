@@ -4,14 +4,13 @@ Every staff role needs the second factor. A first sign-in enrols an authenticato
 code (rendered here as SVG, nothing fetched from elsewhere) and then shows single-use backup codes
 once; a backup code stands in for the authenticator when the phone is lost. The session key changes
 when the second factor is verified, so a session id known before that step is worth nothing after
-it. Sign-ins, failed sign-ins, backup codes and second-factor resets are audited. `staff_required`
+it. Sign-ins, failed sign-ins, backup codes and second-factor resets are audited. `common.auth.staff_required`
 guards every staff page: signed in *and* verified by the second factor.
 """
 
 from __future__ import annotations
 
 import base64
-import functools
 import re
 from io import BytesIO
 from urllib.parse import urlencode
@@ -32,36 +31,22 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from bwv.roles import Role, user_has_role
-from bwv.services import (
+from accounts.services import (
     AccountError,
     backup_codes_issue,
     backup_codes_left,
     second_factor_reset,
 )
-from bwv.web import client_ip, safe_local_path
+from common.auth import OTP_URL, staff_required
+from common.roles import Role, user_has_role
+from common.web import client_ip, safe_local_path
 from evidence.services import audit_record
 
-OTP_URL = "/accounts/otp/"
 TOTP_CODE = re.compile(r"[0-9]{6}")
 
 
 def _safe_next(request, default: str = "/") -> str:
     return safe_local_path(request, request.POST.get("next") or request.GET.get("next"), default)
-
-
-def staff_required(view):
-    """Signed in with password and second factor; otherwise off to the step that is missing."""
-
-    @functools.wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect(f"/accounts/login/?{urlencode({'next': request.get_full_path()})}")
-        if not request.user.is_verified():
-            return redirect(f"{OTP_URL}?{urlencode({'next': request.get_full_path()})}")
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 class SignInView(auth_views.LoginView):

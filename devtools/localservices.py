@@ -1,6 +1,6 @@
 """Start the real services (PostgreSQL, Redis, an S3 server) on loopback, for tests and benchmarks.
 
-    python -m bwv.localservices -- pytest -q          # start, run the command, stop, exit with its code
+    python -m devtools.localservices -- pytest -q          # start, run the command, stop, exit with its code
     with local_services() as env: ...                 # the same from Python (benchmarks)
 
 Guarantees:
@@ -349,7 +349,8 @@ def local_services(**kwargs) -> Iterator[dict[str, str]]:
 def main(argv: list[str]) -> int:
     if "--" not in argv:
         print(
-            "usage: python -m bwv.localservices [--browser] -- COMMAND [ARGS...]", file=sys.stderr
+            "usage: python -m devtools.localservices [--browser] -- COMMAND [ARGS...]",
+            file=sys.stderr,
         )
         return 2
     split = argv.index("--")

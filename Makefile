@@ -8,7 +8,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 export BWV_SITE_URL ?= http://127.0.0.1:$(PORT)
 
-.PHONY: run install test lint format bench clean
+.PHONY: run install test lint format bench vendor clean
 
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
@@ -46,6 +46,13 @@ test: install lint
 ## bench: every benchmark (each starts the services it needs)
 bench: install
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+## vendor: fetch the pinned front-end packages from the npm registry (needs node and npm), build the
+## stylesheet with Sass and copy the files the site serves into static/vendor/ (axe-core, for the
+## tests, into tests/vendor/). The results are committed: `make run` and `make test` need no Node.
+vendor:
+	cd frontend && npm ci --ignore-scripts --no-audit --no-fund
+	$(PYTHON) -m devtools.vendor
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .

@@ -106,6 +106,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    # The form renderer (common.forms) finds the widget templates it does not override here.
+    "django.forms",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
@@ -115,6 +117,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "common",
     "bwv",
     "accounts",
     "devices",
@@ -152,10 +155,22 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "common.context_processors.site",
             ],
         },
     },
 ]
+
+# Every form renders through one set of templates (templates/django/forms/, after the GOV.UK
+# Design System): label, hint, the error at the field, the input, and an error summary on the page.
+FORM_RENDERER = "common.forms.FormRenderer"
+
+# The force whose system this is: its name in every page's header and title, its logo (a path
+# under static/, e.g. "img/force-logo.svg"; none by default) and the postal address the public
+# may write to instead of using the online form (commas separate the lines).
+BWV_FORCE_NAME = os.environ.get("BWV_FORCE_NAME", "Metropolitan Police")
+BWV_FORCE_LOGO = os.environ.get("BWV_FORCE_LOGO", "")
+BWV_FORCE_POSTAL_ADDRESS = os.environ.get("BWV_FORCE_POSTAL_ADDRESS", "")
 
 # -- Database ------------------------------------------------------------------------------------
 EMBEDDED_DB = not os.environ.get("DATABASE_URL")
@@ -216,13 +231,15 @@ else:
     }
 STORAGES = {
     "default": default_storage,
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "common.storage.StaticFilesStorage"},
 }
 if DEBUG or os.environ.get("BWV_PLAIN_STATIC"):
     STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Served at the site's root: /favicon.ico, which browsers and crawlers ask for without being told.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 
 # -- Encryption at rest --------------------------------------------------------------------------
 # Key-encryption keys wrap each recording's data key. The first is used for new recordings; the
@@ -355,6 +372,9 @@ SESSION_SAVE_EVERY_REQUEST = True  # the session age is an idle timeout, not a f
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
+# A form whose CSRF token is missing or stale (a page left open for hours) gets a page in the
+# site's layout that says what to do, not Django's bare one.
+CSRF_FAILURE_VIEW = "common.error_views.csrf_failure"
 
 # -- REST API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

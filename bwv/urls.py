@@ -38,3 +38,9 @@ urlpatterns = [
     path("requests/", include(requests_urls.public_urlpatterns)),
     path("disclosure/", include(requests_urls.staff_urlpatterns)),
 ]
+
+# Error pages in the site's layout, each with a way on (JSON under /api/).
+handler400 = "common.error_views.bad_request"
+handler403 = "common.error_views.permission_denied"
+handler404 = "common.error_views.page_not_found"
+handler500 = "common.error_views.server_error"

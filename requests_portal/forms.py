@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from common.forms import DateField, TimeField
 from devices.models import Borough
 from requests_portal.models import RequestKind
 
@@ -46,27 +47,93 @@ def altcha_verify(payload: str) -> bool:
 
 
 class RequestForm(forms.Form):
-    kind = forms.ChoiceField(choices=RequestKind.choices, widget=forms.RadioSelect,
-                             label="What are you asking for?")  # fmt: skip
-    name = forms.CharField(max_length=200, label="Your full name")
-    email = forms.EmailField(max_length=254, label="Your e-mail address")
-    postal_address = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(
-        attrs={"rows": 3}), label="Postal address (optional)")  # fmt: skip
-    incident_date = forms.DateField(label="Date of the incident", widget=forms.DateInput(
-        attrs={"type": "date"}))  # fmt: skip
-    incident_time = forms.TimeField(label="About what time (24-hour clock)", widget=forms.TimeInput(
-        attrs={"type": "time"}))  # fmt: skip
-    borough = forms.ModelChoiceField(queryset=Borough.objects.order_by("name"), to_field_name="code",
-                                     label="London borough")  # fmt: skip
-    place = forms.CharField(max_length=300, label="Where (street, building, landmark)")
-    description = forms.CharField(max_length=4000, widget=forms.Textarea(attrs={"rows": 5}),
-                                  label="What happened")  # fmt: skip
-    appearance = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
-                                 label="How can we recognise you in the footage?")  # fmt: skip
-    collar_number = forms.CharField(max_length=20, required=False,
-                                    label="An officer's collar number, if you know it")  # fmt: skip
-    declaration = forms.BooleanField(label="I confirm the information is true and that I am asking "
-                                           "for footage of myself")  # fmt: skip
+    """Rendered by the site's form renderer (GOV.UK form groups; optional fields are marked so in
+    their labels). Messages say what to do, in the words of the GOV.UK Design System."""
+
+    kind = forms.ChoiceField(
+        choices=RequestKind.choices,
+        widget=forms.RadioSelect,
+        label="What are you asking for?",
+        help_text="For footage of yourself, choose right of access. Freedom of Information is for "
+        "information about how the police work, and anything released is published to everyone.",
+        error_messages={"required": "Select what you are asking for"},
+    )
+    name = forms.CharField(
+        max_length=200,
+        label="Your full name",
+        widget=forms.TextInput(attrs={"autocomplete": "name", "spellcheck": "false"}),
+        error_messages={"required": "Enter your full name"},
+    )
+    email = forms.EmailField(
+        max_length=254,
+        label="Your e-mail address",
+        help_text="We send a link to it: nothing happens until you open it.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
+        error_messages={
+            "required": "Enter your e-mail address",
+            "invalid": "Enter an e-mail address in the right format, like name@example.com",
+        },
+    )
+    postal_address = forms.CharField(
+        max_length=1000,
+        required=False,
+        label="Postal address",
+        widget=forms.Textarea(attrs={"rows": 3, "autocomplete": "street-address"}),
+    )
+    incident_date = DateField(
+        label="Date of the incident",
+        help_text="For example, 27 3 2026",
+        error_messages={"required": "Enter the date of the incident"},
+    )
+    incident_time = TimeField(
+        label="About what time?",
+        help_text="On the 24-hour clock, for example 14 30 for half past two in the afternoon",
+        error_messages={
+            "required": "Enter about what time it happened",
+            "incomplete": "The time must include %(missing)s",
+            "invalid": "Enter a real time on the 24-hour clock, like 14 30",
+        },
+    )
+    borough = forms.ModelChoiceField(
+        queryset=Borough.objects.order_by("name"),
+        to_field_name="code",
+        label="London borough",
+        empty_label="Choose the borough",
+        error_messages={"required": "Select the borough where it happened"},
+    )
+    place = forms.CharField(
+        max_length=300,
+        label="Where did it happen?",
+        help_text="A street, a building or a landmark",
+        error_messages={"required": "Enter where it happened"},
+    )
+    description = forms.CharField(
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        label="What happened?",
+        error_messages={"required": "Enter what happened"},
+    )
+    appearance = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="How can we recognise you in the footage?",
+        help_text="For example, what you were wearing",
+        error_messages={"required": "Enter how we can recognise you"},
+    )
+    collar_number = forms.CharField(
+        max_length=20,
+        required=False,
+        label="An officer's collar number",
+        help_text="If you know it: it is on the officer's shoulder",
+        widget=forms.TextInput(attrs={"class": "govuk-input--width-10", "spellcheck": "false"}),
+    )
+    declaration = forms.BooleanField(
+        label="I confirm the information is true and that I am asking for footage of myself",
+        error_messages={
+            "required": "Confirm the information is true and that you are asking for footage "
+            "of yourself"
+        },
+    )
     website = forms.CharField(
         required=False,
         label="Leave this empty",

@@ -26,3 +26,13 @@ def sign_in(page, live_server, user, next_path: str = "/") -> list[str]:
     page.click("#backup-codes-continue")
     page.wait_for_load_state()
     return codes
+
+
+def fill_incident_time(page, when) -> None:
+    """The public form's date and time of the incident, in its day, month, year, hour and minute
+    boxes."""
+    page.fill("#id_incident_date_day", str(when.day))
+    page.fill("#id_incident_date_month", str(when.month))
+    page.fill("#id_incident_date_year", str(when.year))
+    page.fill("#id_incident_time_hour", f"{when.hour:02d}")
+    page.fill("#id_incident_time_minute", f"{when.minute:02d}")

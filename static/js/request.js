@@ -1,15 +1,21 @@
-// Warn, without refusing, when the incident is older than the retention period.
+// Warn, without refusing, when the incident is older than the retention period: read from the
+// date's day, month and year boxes as they are typed.
 (function () {
   "use strict";
-  var input = document.getElementById("id_incident_date");
   var warning = document.getElementById("old-incident-warning");
-  if (!input || !warning) return;
+  var boxes = ["day", "month", "year"].map(function (part) {
+    return document.getElementById("id_incident_date_" + part);
+  });
+  if (!warning || boxes.indexOf(null) !== -1) return;
   var days = parseInt(warning.textContent.match(/\d+/)[0], 10);
   function check() {
-    if (!input.value) { warning.hidden = true; return; }
-    var age = (Date.now() - new Date(input.value + "T12:00:00").getTime()) / 86400000;
+    var day = parseInt(boxes[0].value, 10);
+    var month = parseInt(boxes[1].value, 10);
+    var year = parseInt(boxes[2].value, 10);
+    if (!day || !month || !(year > 999)) { warning.hidden = true; return; }
+    var age = (Date.now() - new Date(year, month - 1, day, 12).getTime()) / 86400000;
     warning.hidden = !(age > days);
   }
-  input.addEventListener("change", check);
+  boxes.forEach(function (box) { box.addEventListener("input", check); });
   check();
 })();

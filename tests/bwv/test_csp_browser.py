@@ -16,7 +16,7 @@ from evidence.services import case_add_recording, case_create, export_create
 from requests_portal.deadlines import london_date, right_of_access_due
 from requests_portal.models import AccessRequest, RequestKind, RequestStatus
 from tests import factories as f
-from tests.browser import PASSWORD, sign_in
+from tests.browser import PASSWORD, fill_incident_time, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -228,8 +228,7 @@ def test_every_roles_pages_raise_no_csp_violation(live_server, browser_page, set
     page.check("#id_kind_0")
     page.fill("#id_name", "Sam Public")
     page.fill("#id_email", "sam@example.org")
-    page.fill("#id_incident_date", incident.date().isoformat())
-    page.fill("#id_incident_time", incident.strftime("%H:%M"))
+    fill_incident_time(page, incident)
     page.select_option("#id_borough", "QA")
     page.fill("#id_place", "Station Road, Harrow")
     page.fill("#id_description", "I was stopped and searched outside the station.")

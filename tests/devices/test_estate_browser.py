@@ -26,7 +26,7 @@ def test_an_admin_issues_a_camera_and_the_officers_next_recording_carries_their_
 
     page.wait_for_selector("#cameras")
     page.fill("#q", cam.serial)
-    page.click("form.search button[type=submit]")
+    page.click("#camera-filters button[type=submit]")
     page.click(f"a[href='/estate/cameras/{cam.pk}/']")
     page.fill("#collar", officer.collar_number)
     page.click("#issue-form button[type=submit]")

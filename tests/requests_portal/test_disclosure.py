@@ -234,4 +234,9 @@ def test_the_queue_is_sorted_by_due_date_with_overdue_in_red(client):
     )
     page = client.get("/disclosure/").content.decode()
     assert page.index(late.reference) < page.index(soon.reference)
-    assert 'class="overdue"' in page and "overdue</strong>" in page
+    # The late request's row says so in words, in a red tag; the other's does not.
+    rows = {
+        r.reference: row for row in page.split("</tr>") for r in (late, soon) if r.reference in row
+    }
+    overdue = 'class="govuk-tag govuk-tag--red">Overdue</strong>'
+    assert overdue in rows[late.reference] and overdue not in rows[soon.reference]

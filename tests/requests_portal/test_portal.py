@@ -40,12 +40,27 @@ def solved_pow(client) -> str:
     return base64.b64encode(json.dumps(payload).encode()).decode()
 
 
+def when_fields(when) -> dict:
+    """The incident's date and time as the form's boxes take them (day, month, year; hour, minute)."""
+    local = timezone.localtime(when)
+    return {
+        "incident_date_day": str(local.day),
+        "incident_date_month": str(local.month),
+        "incident_date_year": str(local.year),
+        "incident_time_hour": f"{local.hour:02d}",
+        "incident_time_minute": f"{local.minute:02d}",
+    }
+
+
+def date_fields(day: str, month: str, year: str) -> dict:
+    return {"incident_date_day": day, "incident_date_month": month, "incident_date_year": year}
+
+
 def form_data(client, **overrides) -> dict:
-    when = timezone.localtime(timezone.now() - timedelta(days=2))
     data = {
         "kind": "sar", "name": "Sam Public", "email": "sam@example.org",
-        "postal_address": "1 High St, Harrow", "incident_date": when.date().isoformat(),
-        "incident_time": when.strftime("%H:%M"), "borough": "QA", "place": "Station Road",
+        "postal_address": "1 High St, Harrow", **when_fields(timezone.now() - timedelta(days=2)),
+        "borough": "QA", "place": "Station Road",
         "description": "I was stopped and searched.", "appearance": "Red coat, black hat",
         "collar_number": "", "declaration": "on", "website": "", "altcha": solved_pow(client),
     }  # fmt: skip
@@ -78,7 +93,7 @@ def test_a_request_is_saved_then_verified_by_the_emailed_link(
     assert req.status == RequestStatus.RECEIVED and req.due_at is not None
     status_link = link_in(mail.outbox[1], "status")
     status = client.get(status_link)
-    assert status.status_code == 200 and b"we must answer by" in status.content
+    assert status.status_code == 200 and b"We must answer by" in status.content
     # The link is the key: a guessed one is 404.
     assert client.get("/requests/status/guess/").status_code == 404
 
@@ -91,7 +106,7 @@ def test_verification_preserves_candidate_footage_and_a_replayed_link_does_nothi
     far = f.recording_row(started=incident + timedelta(hours=5))
     elsewhere = f.recording_row(cam=f.camera(borough_code="EK"), started=incident)
     local = timezone.localtime(incident)
-    submit(client, incident_date=local.date().isoformat(), incident_time=local.strftime("%H:%M"))
+    submit(client, **when_fields(local))
     verify = link_in(mail.outbox[0], "verify")
     with django_capture_on_commit_callbacks(execute=True):
         client.get(verify)
@@ -134,12 +149,15 @@ def test_script_in_every_field_comes_back_escaped(client):
     [
         ({"name": "x" * 201}, b"at most 200 characters"),
         ({"description": "x" * 4001}, b"at most 4000 characters"),
-        ({"email": "not-an-address"}, b"valid email address"),
-        ({"incident_date": "2026-02-30"}, b"valid date"),
-        ({"incident_date": (timezone.now() + timedelta(days=3)).date().isoformat()},
-         b"cannot be in the future"),
-        ({"incident_date": "1999-01-01"}, b"no footage that old"),
-        ({"declaration": ""}, b"This field is required"),
+        ({"email": "not-an-address"}, b"Enter an e-mail address in the right format"),
+        (date_fields("30", "2", "2026"), b"Date of the incident must be a real date"),
+        (date_fields("3", "", "2026"), b"Date of the incident must include a month"),
+        (date_fields("", "", ""), b"Enter the date of the incident"),
+        ({"incident_time_hour": "25"}, b"Enter a real time on the 24-hour clock"),
+        ({"incident_time_minute": ""}, b"The time must include a minute"),
+        (when_fields(timezone.now() + timedelta(days=3)), b"cannot be in the future"),
+        (date_fields("1", "1", "1999"), b"no footage that old"),
+        ({"declaration": ""}, b"Confirm the information is true"),
         ({"borough": "ZZ"}, b"Select a valid choice"),
         ({"website": "http://spam.example"}, b"must be left empty"),  # the honeypot
         ({"altcha": ""}, b"not a robot"),
@@ -235,7 +253,7 @@ def test_an_old_incident_is_warned_about_and_still_accepted(client):
     old = timezone.localtime(timezone.now() - timedelta(days=60))
     page = client.get("/requests/")
     assert b"old-incident-warning" in page.content and b"already been deleted" in page.content
-    assert submit(client, incident_date=old.date().isoformat()).status_code == 302
+    assert submit(client, **when_fields(old)).status_code == 302
 
 
 def test_a_request_arriving_on_day_25_keeps_its_footage_through_days_31_to_60(client):
@@ -247,7 +265,7 @@ def test_a_request_arriving_on_day_25_keeps_its_footage_through_days_31_to_60(cl
     day0 = now - timedelta(days=25)
     recording = f.recording_row(started=day0, delete_after=day0 + timedelta(days=31))
     local = timezone.localtime(day0)
-    submit(client, incident_date=local.date().isoformat(), incident_time=local.strftime("%H:%M"))
+    submit(client, **when_fields(local))
     client.get(link_in(mail.outbox[0], "verify"))
     recording.refresh_from_db()
     assert recording.held

@@ -17,7 +17,7 @@ from common.roles import Role
 from evidence.sample_media import make_clip
 from requests_portal.models import AccessRequest, RequestStatus
 from tests import factories as f
-from tests.browser import PASSWORD, sign_in
+from tests.browser import PASSWORD, fill_incident_time, sign_in
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -54,8 +54,7 @@ def test_a_request_from_the_public_to_a_redacted_download(live_server, browser_p
     page.check("#id_kind_0")
     page.fill("#id_name", "Sam Public")
     page.fill("#id_email", "sam@example.org")
-    page.fill("#id_incident_date", incident.date().isoformat())
-    page.fill("#id_incident_time", incident.strftime("%H:%M"))
+    fill_incident_time(page, incident)
     page.select_option("#id_borough", "QA")
     page.fill("#id_place", "Station Road, Harrow")
     page.fill("#id_description", "I was stopped and searched outside the station.")

@@ -7,6 +7,7 @@ from common.roles import Role
 from evidence.models import RecordingState
 from retention.models import SweepRun
 from tests import factories as f
+from tests.html import Page
 
 pytestmark = pytest.mark.django_db
 URL = "/retention/"
@@ -97,11 +98,12 @@ def test_a_run_that_did_not_finish_is_shown_plainly(client, estate, status, show
         message="the media store failed",
     )
     response = client.get(URL)
-    notice = response.content.split(b'id="last-run-problem"')[1].split(b"</div>")[0]
-    assert shown in notice and b"6 given back undeleted" in notice
-    assert b"the media store failed" in notice
-    row = response.content.split(b'<table id="runs">')[1].split(b"</tr>")[1]
-    assert b'class="bad"' in row and shown in row
+    notice = Page(response.content).words("last-run-problem")
+    assert shown.decode() in notice and "6 given back undeleted" in notice
+    assert "the media store failed" in notice
+    # The run's row marks its status as a problem, in words and in red.
+    row = response.content.split(b'id="runs"')[1].split(b"</tr>")[1]
+    assert b'class="govuk-tag govuk-tag--red">' + shown in row
 
 
 def test_no_problem_is_shown_when_the_last_run_completed(client, estate):

@@ -159,7 +159,7 @@ def test_closing_without_a_reason_says_so_at_the_field_and_changes_nothing(clien
     assert (
         b'id="error-summary"' in response.content and b'id="close-reason-error"' in response.content
     )
-    assert b"closing a case needs a reason" in response.content
+    assert b"Closing a case needs a reason" in response.content
     case.refresh_from_db()
     recording.refresh_from_db()
     assert case.is_open and recording.held and Hold.objects.filter(active=True).count() == 1

@@ -66,7 +66,7 @@ def test_footage_opens_only_after_a_purpose_which_is_audited_once(client, record
     assert b"Why are you viewing this footage?" in page.content
     assert client.get(f"/recordings/{recording.pk}/media").status_code == 403
     short = _open(client, recording, purpose="x")
-    assert b"say why you are viewing" in short.content
+    assert b"Say why you are viewing" in short.content
     assert _open(client, recording).status_code == 302
     event = AuditEvent.objects.get(action="recording.viewed", object_id=str(recording.pk))
     assert event.actor_user_id == user.pk and event.justification == "5201234/26 review"

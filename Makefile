@@ -10,11 +10,11 @@ export BWV_SITE_URL ?= http://127.0.0.1:$(PORT)
 
 .PHONY: run install test lint format bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml dock/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]' -e ./dock
 	touch $@
 
 ## install: virtualenv, dependencies and migrations (the set-up part of `make run`)

@@ -115,12 +115,16 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
-    "bwv",
-    "accounts",
+    # Ours, from the bottom of the stack up (each imports only those above it in this list).
+    "custody",
     "devices",
     "evidence",
     "retention",
+    "review",
+    "estate",
+    "accounts",
     "requests_portal",
+    "bwv",
 ]
 
 MIDDLEWARE = [
@@ -182,12 +186,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # -- Cache (rate limits, locks) ------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": REDIS_URL}}  # fmt: skip
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 else:
     # Embedded: a file cache is shared by web, worker and beat without a server.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                          "LOCATION": str(VAR_DIR / "cache")}}  # fmt: skip
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 
 # -- Media storage -------------------------------------------------------------------------------
 S3_BUCKET = os.environ.get("BWV_S3_BUCKET", "")
@@ -237,6 +246,10 @@ for _item in _keks.split(","):
 BWV_KEK_CURRENT = _keks.split(",")[0].strip().partition(":")[0]
 
 # -- Retention -----------------------------------------------------------------------------------
+# Apps never import an app above them (import-linter, `make lint`). The footage store dates each
+# new recording with the retention period, which is the retention app's to say (its default
+# policy): it asks through the function named here, the one place the two are wired together.
+BWV_RETENTION_PERIOD = "retention.selectors.default_retention_days"
 BWV_RETENTION_DAYS = env_int("BWV_RETENTION_DAYS", 31)
 # Every recording is kept at least this many days after it reached the server, however old its
 # start, so a camera docked late is not erased before anyone could look at it. 0 switches it off.
@@ -327,7 +340,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
         "OPTIONS": {"min_length": 12},
-    },  # fmt: skip
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]

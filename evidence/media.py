@@ -71,8 +71,12 @@ def plaintext_range(
 def recording_poster(recording: Recording) -> bytes:
     """The recording's poster frame (JPEG), decrypted."""
     key = unwrap_data_key(recording.wrapped_key, kek_id=recording.kek_id, recording_id=recording.id)
-    return open_blob(key, recording_id=recording.id, purpose="poster",
-                     sealed=blob_store().get(recording.poster_key))  # fmt: skip
+    return open_blob(
+        key,
+        recording_id=recording.id,
+        purpose="poster",
+        sealed=blob_store().get(recording.poster_key),
+    )
 
 
 class PlaintextReader(io.RawIOBase):

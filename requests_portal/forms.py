@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import altcha
 from django import forms
@@ -18,12 +19,17 @@ from requests_portal.models import RequestKind
 
 def altcha_challenge() -> dict:
     challenge = altcha.create_challenge_v1(
-        hmac_key=settings.SECRET_KEY, max_number=settings.BWV_ALTCHA_MAX_NUMBER,
+        hmac_key=settings.SECRET_KEY,
+        max_number=settings.BWV_ALTCHA_MAX_NUMBER,
         expires=timezone.now() + timedelta(minutes=20),
-    )  # fmt: skip
-    return {"algorithm": challenge.algorithm, "challenge": challenge.challenge,
-            "maxnumber": challenge.max_number, "salt": challenge.salt,
-            "signature": challenge.signature}  # fmt: skip
+    )
+    return {
+        "algorithm": challenge.algorithm,
+        "challenge": challenge.challenge,
+        "maxnumber": challenge.max_number,
+        "salt": challenge.salt,
+        "signature": challenge.signature,
+    }
 
 
 def altcha_verify(payload: str) -> bool:
@@ -46,27 +52,41 @@ def altcha_verify(payload: str) -> bool:
 
 
 class RequestForm(forms.Form):
-    kind = forms.ChoiceField(choices=RequestKind.choices, widget=forms.RadioSelect,
-                             label="What are you asking for?")  # fmt: skip
+    kind = forms.ChoiceField(
+        choices=RequestKind.choices, widget=forms.RadioSelect, label="What are you asking for?"
+    )
     name = forms.CharField(max_length=200, label="Your full name")
     email = forms.EmailField(max_length=254, label="Your e-mail address")
-    postal_address = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(
-        attrs={"rows": 3}), label="Postal address (optional)")  # fmt: skip
-    incident_date = forms.DateField(label="Date of the incident", widget=forms.DateInput(
-        attrs={"type": "date"}))  # fmt: skip
-    incident_time = forms.TimeField(label="About what time (24-hour clock)", widget=forms.TimeInput(
-        attrs={"type": "time"}))  # fmt: skip
-    borough = forms.ModelChoiceField(queryset=Borough.objects.order_by("name"), to_field_name="code",
-                                     label="London borough")  # fmt: skip
+    postal_address = forms.CharField(
+        max_length=1000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Postal address (optional)",
+    )
+    incident_date = forms.DateField(
+        label="Date of the incident", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    incident_time = forms.TimeField(
+        label="About what time (24-hour clock)", widget=forms.TimeInput(attrs={"type": "time"})
+    )
+    borough = forms.ModelChoiceField(
+        queryset=Borough.objects.order_by("name"), to_field_name="code", label="London borough"
+    )
     place = forms.CharField(max_length=300, label="Where (street, building, landmark)")
-    description = forms.CharField(max_length=4000, widget=forms.Textarea(attrs={"rows": 5}),
-                                  label="What happened")  # fmt: skip
-    appearance = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
-                                 label="How can we recognise you in the footage?")  # fmt: skip
-    collar_number = forms.CharField(max_length=20, required=False,
-                                    label="An officer's collar number, if you know it")  # fmt: skip
-    declaration = forms.BooleanField(label="I confirm the information is true and that I am asking "
-                                           "for footage of myself")  # fmt: skip
+    description = forms.CharField(
+        max_length=4000, widget=forms.Textarea(attrs={"rows": 5}), label="What happened"
+    )
+    appearance = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="How can we recognise you in the footage?",
+    )
+    collar_number = forms.CharField(
+        max_length=20, required=False, label="An officer's collar number, if you know it"
+    )
+    declaration = forms.BooleanField(
+        label="I confirm the information is true and that I am asking for footage of myself"
+    )
     website = forms.CharField(
         required=False,
         label="Leave this empty",
@@ -91,9 +111,6 @@ class RequestForm(forms.Form):
         data = super().clean()
         day, time = data.get("incident_date"), data.get("incident_time")
         if day and time:
-            from datetime import datetime
-            from zoneinfo import ZoneInfo
-
             at = datetime.combine(day, time, tzinfo=ZoneInfo("Europe/London"))
             if at > timezone.now() + timedelta(minutes=5):
                 self.add_error("incident_date", "The incident cannot be in the future.")
@@ -104,6 +121,17 @@ class RequestForm(forms.Form):
 
     def request_data(self) -> dict:
         d = self.cleaned_data
-        return {key: d[key] for key in ("kind", "name", "email", "postal_address", "borough",
-                                         "place", "description", "appearance", "collar_number")} | {
-            "incident_at": d["incident_at"]}  # fmt: skip
+        return {
+            key: d[key]
+            for key in (
+                "kind",
+                "name",
+                "email",
+                "postal_address",
+                "borough",
+                "place",
+                "description",
+                "appearance",
+                "collar_number",
+            )
+        } | {"incident_at": d["incident_at"]}

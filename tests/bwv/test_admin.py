@@ -9,7 +9,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken.models import Token
 
 from common.roles import Role
-from evidence.models import AuditEvent
+from custody.models import AuditEvent
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +17,7 @@ PASSWORD = "correct-horse-battery-9"
 
 
 def _deep_pages(user) -> list[str]:
-    return ["/admin/", f"/admin/auth/user/{user.pk}/change/", "/admin/evidence/auditevent/"]
+    return ["/admin/", f"/admin/auth/user/{user.pk}/change/", "/admin/custody/auditevent/"]
 
 
 def test_a_password_alone_opens_no_admin_page_and_is_sent_to_the_second_factor(client):

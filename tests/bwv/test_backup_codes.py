@@ -14,7 +14,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.services import backup_codes_issue
 from common.roles import Role
-from evidence.models import AuditEvent
+from custody.models import AuditEvent
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -20,9 +20,10 @@ from django.core.management.base import CommandError
 from django.db import connection
 from psycopg import errors, sql
 
-from evidence.audit import audit_verify
-from evidence.models import AuditEvent, AuditTreeNode, Recording
-from evidence.services import audit_record, audit_record_many
+from custody.audit import audit_verify
+from custody.models import AuditEvent, AuditTreeNode
+from custody.services import audit_record, audit_record_many
+from evidence.models import Recording
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from common.roles import Role
-from evidence.models import AuditEvent, ClockSuspect, Recording
+from custody.models import AuditEvent
+from evidence.models import ClockSuspect, Recording
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

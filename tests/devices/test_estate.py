@@ -7,6 +7,7 @@ from django.core import mail
 from django.utils import timezone
 
 from common.roles import Role
+from custody.models import AuditEvent
 from devices.models import (
     Camera,
     CameraAssignment,
@@ -22,11 +23,10 @@ from devices.services import (
     camera_bulk_issue,
     camera_issue,
     camera_return,
-    camera_set_status,
     camera_transfer,
     officers_import,
 )
-from evidence.models import AuditEvent
+from estate.services import camera_status_change
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -57,16 +57,26 @@ def camden():
 def test_estate_pages_by_role(client, role, borough, expected):
     if role is not None:
         f.signed_in(client, role, borough_code=borough)
-    for url in ("/estate/", "/estate/officers/", "/estate/cameras/", "/estate/docks/",
-                "/estate/units/", "/estate/alerts/", "/estate/?csv=rollout"):  # fmt: skip
+    for url in (
+        "/estate/",
+        "/estate/officers/",
+        "/estate/cameras/",
+        "/estate/docks/",
+        "/estate/units/",
+        "/estate/alerts/",
+        "/estate/?csv=rollout",
+    ):
         assert client.get(url).status_code == expected, url
 
 
 def test_a_harrow_admin_cannot_see_or_change_camdens_officers_cameras_or_docks(client, camden):
     f.signed_in(client, Role.BOROUGH_ADMIN, borough_code="QA")
     cam, officer, dock = camden["camera"], camden["officer"], camden["dock"]
-    for url in (f"/estate/cameras/{cam.pk}/", f"/estate/officers/{officer.pk}/",
-                f"/estate/docks/{dock.pk}/"):  # fmt: skip
+    for url in (
+        f"/estate/cameras/{cam.pk}/",
+        f"/estate/officers/{officer.pk}/",
+        f"/estate/docks/{dock.pk}/",
+    ):
         assert client.get(url).status_code == 404, url
     attempts = [
         (f"/estate/cameras/{cam.pk}/", {"action": "status", "status": "lost", "reason": "x"}),
@@ -76,13 +86,16 @@ def test_a_harrow_admin_cannot_see_or_change_camdens_officers_cameras_or_docks(c
     ]
     for url, data in attempts:
         assert client.post(url, data).status_code == 404, (url, data)
-    lists = [client.get(u).content.decode() for u in ("/estate/cameras/", "/estate/officers/",
-                                                       "/estate/docks/")]  # fmt: skip
+    lists = [
+        client.get(u).content.decode()
+        for u in ("/estate/cameras/", "/estate/officers/", "/estate/docks/")
+    ]
     assert all(cam.serial not in page and officer.collar_number not in page for page in lists)
     # Nor can Harrow issue its own camera to a Camden officer by typing the collar number.
     mine = f.camera(borough_code="QA")
-    client.post(f"/estate/cameras/{mine.pk}/", {"action": "issue",
-                                                "collar_number": officer.collar_number})  # fmt: skip
+    client.post(
+        f"/estate/cameras/{mine.pk}/", {"action": "issue", "collar_number": officer.collar_number}
+    )
     cam.refresh_from_db()
     dock.refresh_from_db()
     assert cam.status == CameraStatus.IN_STOCK and dock.revoked_at is None
@@ -102,8 +115,9 @@ def test_a_camden_dashboard_shows_no_harrow_figures(client):
 def test_an_admin_issues_by_collar_number_and_the_history_records_it(client):
     admin = f.signed_in(client, Role.BOROUGH_ADMIN)
     cam, officer = f.camera(), f.officer()
-    response = client.post(f"/estate/cameras/{cam.pk}/",
-                           {"action": "issue", "collar_number": officer.collar_number})  # fmt: skip
+    response = client.post(
+        f"/estate/cameras/{cam.pk}/", {"action": "issue", "collar_number": officer.collar_number}
+    )
     assert response.status_code == 302
     assignment = CameraAssignment.objects.get(camera=cam)
     assert assignment.officer == officer and assignment.issued_by == admin
@@ -120,8 +134,13 @@ def test_one_camera_of_a_kind_unless_the_admin_says_why():
         camera_issue(camera=second, officer=officer, actor=admin)
     with pytest.raises(CameraError, match="say why"):
         camera_issue(camera=second, officer=officer, actor=admin, allow_second=True)
-    camera_issue(camera=second, officer=officer, actor=admin, allow_second=True,
-                 note="firearms deployment needs a spare")  # fmt: skip
+    camera_issue(
+        camera=second,
+        officer=officer,
+        actor=admin,
+        allow_second=True,
+        note="firearms deployment needs a spare",
+    )
     event = AuditEvent.objects.filter(action="camera.issued", object_id=str(second.pk)).get()
     assert event.detail["second_camera"] == first.serial
 
@@ -187,12 +206,13 @@ def test_reporting_a_camera_lost_closes_its_assignment_and_raises_an_alert(setti
     Camera.objects.filter(pk=cam.pk).update(last_docked_at=docked)
     camera_issue(camera=cam, officer=officer, actor=admin)
     with pytest.raises(CameraError, match="say why"):
-        camera_set_status(camera=cam, status=CameraStatus.LOST, actor=admin, reason=" ")
+        camera_status_change(camera=cam, status=CameraStatus.LOST, actor=admin, reason=" ")
     from django.test import TestCase
 
     with TestCase.captureOnCommitCallbacks(execute=True):
-        camera_set_status(camera=cam, status=CameraStatus.LOST, actor=admin,
-                          reason="dropped during a foot chase")  # fmt: skip
+        camera_status_change(
+            camera=cam, status=CameraStatus.LOST, actor=admin, reason="dropped during a foot chase"
+        )
     cam.refresh_from_db()
     assert cam.status == CameraStatus.LOST and cam.status_reason == "dropped during a foot chase"
     assert not CameraAssignment.objects.filter(camera=cam, returned_at__isnull=True).exists()
@@ -202,8 +222,8 @@ def test_reporting_a_camera_lost_closes_its_assignment_and_raises_an_alert(setti
     assert len(mail.outbox) == 1 and cam.serial in mail.outbox[0].subject
     assert "may still be on it" in mail.outbox[0].body
     with pytest.raises(CameraError, match="cannot become"):
-        camera_set_status(camera=cam, status=CameraStatus.FAULTY, actor=admin, reason="x")
-    camera_set_status(camera=cam, status=CameraStatus.IN_STOCK, actor=admin, reason="found")
+        camera_status_change(camera=cam, status=CameraStatus.FAULTY, actor=admin, reason="x")
+    camera_status_change(camera=cam, status=CameraStatus.IN_STOCK, actor=admin, reason="found")
     alert.refresh_from_db()
     assert alert.closed_at is not None and alert.closed_reason == "found"
 
@@ -214,17 +234,20 @@ def test_a_camera_retires_only_when_its_clips_are_all_uploaded():
     camera_issue(camera=cam, officer=officer, actor=admin)
     camera_return(camera=cam, actor=admin)
     with pytest.raises(CameraError, match="not been docked since it was last used"):
-        camera_set_status(
+        camera_status_change(
             camera=cam, status=CameraStatus.RETIRED, actor=admin, reason="end of life"
         )
     Camera.objects.filter(pk=cam.pk).update(last_docked_at=timezone.now())
-    camera_set_status(camera=cam, status=CameraStatus.RETIRED, actor=admin, reason="end of life")
+    camera_status_change(camera=cam, status=CameraStatus.RETIRED, actor=admin, reason="end of life")
     cam.refresh_from_db()
     assert cam.status == CameraStatus.RETIRED
     with pytest.raises(CameraError):
         camera_issue(camera=cam, officer=officer, actor=admin)
-    steps = list(CameraStatusChange.objects.filter(camera=cam).order_by("changed_at", "id")
-                 .values_list("to_status", flat=True))  # fmt: skip
+    steps = list(
+        CameraStatusChange.objects.filter(camera=cam)
+        .order_by("changed_at", "id")
+        .values_list("to_status", flat=True)
+    )
     assert steps == [CameraStatus.ISSUED, CameraStatus.IN_STOCK, CameraStatus.RETIRED]
 
 
@@ -236,14 +259,20 @@ def test_a_camera_with_an_unfinished_upload_cannot_retire(small_clip):
     admin = f.user(Role.BOROUGH_ADMIN)
     cam = f.camera()
     dock, _ = f.dock()
-    upload = upload_create(dock=dock, length=len(small_clip),
-                           metadata=f.clip_metadata(cam, small_clip))  # fmt: skip
-    upload_append(upload_id=upload.id, dock=dock, offset=0, body=io.BytesIO(small_clip[:1000]),
-                  content_length=1000)  # fmt: skip
+    upload = upload_create(
+        dock=dock, length=len(small_clip), metadata=f.clip_metadata(cam, small_clip)
+    )
+    upload_append(
+        upload_id=upload.id,
+        dock=dock,
+        offset=0,
+        body=io.BytesIO(small_clip[:1000]),
+        content_length=1000,
+    )
     cam.refresh_from_db()
     assert cam.last_docked_at is not None  # the dock's upload says the camera was docked
     with pytest.raises(CameraError, match="1 upload"):
-        camera_set_status(camera=cam, status=CameraStatus.RETIRED, actor=admin, reason="old")
+        camera_status_change(camera=cam, status=CameraStatus.RETIRED, actor=admin, reason="old")
 
 
 # -- Docks ------------------------------------------------------------------------------------------
@@ -261,8 +290,9 @@ def test_a_dock_key_is_shown_once_and_can_be_rotated_and_revoked(client):
     client.post(f"/estate/docks/{dock.pk}/", {"action": "revoke", "reason": "stolen"})
     dock.refresh_from_db()
     assert dock.revoked_at is not None
-    assert set(AuditEvent.objects.filter(object_id=str(dock.pk)).values_list("action", flat=True)) == {
-        "dock.registered", "dock.key_rotated", "dock.revoked"}  # fmt: skip
+    assert set(
+        AuditEvent.objects.filter(object_id=str(dock.pk)).values_list("action", flat=True)
+    ) == {"dock.registered", "dock.key_rotated", "dock.revoked"}
 
 
 # -- Bulk import ------------------------------------------------------------------------------------
@@ -272,10 +302,12 @@ def test_an_officer_csv_with_one_bad_row_changes_nothing_and_names_it():
     admin = f.user(Role.BOROUGH_ADMIN)
     borough = admin.officer.borough
     before = Officer.objects.count()
-    text = ("collar_number,first_name,last_name,rank,unit\n"
-            "QA1001,Amy,Jones,pc,\n"
-            "QA1002,Ben,<script>x</script>,constable?,\n"
-            "QA1001,Cat,Smith,pcso,\n")  # fmt: skip
+    text = (
+        "collar_number,first_name,last_name,rank,unit\n"
+        "QA1001,Amy,Jones,pc,\n"
+        "QA1002,Ben,<script>x</script>,constable?,\n"
+        "QA1001,Cat,Smith,pcso,\n"
+    )
     with pytest.raises(ImportRefused) as refused:
         officers_import(text=text, borough=borough, actor=admin)
     errors = {e.row: e.message for e in refused.value.errors}
@@ -291,14 +323,18 @@ def test_a_camera_csv_is_checked_whole(client):
     admin = f.signed_in(client, Role.BOROUGH_ADMIN)
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    bad = SimpleUploadedFile("cams.csv", b"serial,model,kind,shared_pool\nQA-C1,Axon,body,yes\n"
-                                         b"QA C2,Axon,drone,maybe\n")  # fmt: skip
+    bad = SimpleUploadedFile(
+        "cams.csv", b"serial,model,kind,shared_pool\nQA-C1,Axon,body,yes\nQA C2,Axon,drone,maybe\n"
+    )
     response = client.post("/estate/cameras/", {"file": bad})
     assert response.status_code == 400
     assert b"Nothing was changed" in response.content and b"<td>3</td>" in response.content
     assert not Camera.objects.filter(serial="QA-C1").exists()
-    for payload, message in [(b"\xff\xfe\x00junk", b"not UTF-8"), (b"model\nx\n", b"serial"),
-                             (b"serial\n", b"no rows")]:  # fmt: skip
+    for payload, message in [
+        (b"\xff\xfe\x00junk", b"not UTF-8"),
+        (b"model\nx\n", b"serial"),
+        (b"serial\n", b"no rows"),
+    ]:
         response = client.post("/estate/cameras/", {"file": SimpleUploadedFile("x.csv", payload)})
         assert response.status_code == 400 and message in response.content
     good = SimpleUploadedFile("cams.csv", b"serial,model,kind,shared_pool\nQA-C1,Axon,body,yes\n")

@@ -11,9 +11,9 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
 from common.roles import Role
-from evidence import audit
-from evidence.models import AuditChainHead, AuditEvent
-from evidence.services import audit_record
+from custody import audit
+from custody.models import AuditChainHead, AuditEvent
+from custody.services import audit_record
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -23,9 +23,12 @@ TABLE = AuditEvent._meta.db_table
 def _event(justification="5201234/26"):
     actor = f.user(Role.CUSTODY_SERGEANT)
     return audit_record(
-        actor=actor, action="recording.viewed", object_type="evidence.recording",
-        object_id="abc", justification=justification,
-    )  # fmt: skip
+        actor=actor,
+        action="recording.viewed",
+        object_type="evidence.recording",
+        object_id="abc",
+        justification=justification,
+    )
 
 
 def _chain(n: int) -> list[AuditEvent]:
@@ -36,7 +39,7 @@ def _chain(n: int) -> list[AuditEvent]:
             object_type="test",
             object_id=str(i),
             justification=f"j{i}",
-        )  # fmt: skip
+        )
         for i in range(1, n + 1)
     ]
 
@@ -65,11 +68,21 @@ def _renumber(where: str, delta: int) -> None:
 def _forge(seq: int, prev_hash: str, *, correct_hash: bool = True) -> None:
     from django.utils import timezone
 
-    body = audit.event_body(seq=seq, at=timezone.now(), entry={
-        "actor": "intruder", "action": "test.event", "object_type": "test", "object_id": "x"})  # fmt: skip
+    body = audit.event_body(
+        seq=seq,
+        at=timezone.now(),
+        entry={
+            "actor": "intruder",
+            "action": "test.event",
+            "object_type": "test",
+            "object_id": "x",
+        },
+    )
     digest = audit.chain_hash(prev_hash, body) if correct_hash else "f" * 64
-    _sql(f"INSERT INTO {TABLE} (seq, prev_hash, hash, body) VALUES (%s, %s, %s, %s)",  # noqa: S608
-         [seq, prev_hash, digest, body])  # fmt: skip
+    _sql(
+        f"INSERT INTO {TABLE} (seq, prev_hash, hash, body) VALUES (%s, %s, %s, %s)",  # noqa: S608
+        [seq, prev_hash, digest, body],
+    )
 
 
 def _finding(**kwargs) -> audit.Finding:
@@ -165,8 +178,10 @@ def test_verify_finds_an_edited_event_whose_hash_was_recomputed():
     _chain(6)
     prev_hash, body, _ = _row(3)
     body = body.replace('"j3"', '"rewritten"')
-    _sql(f"UPDATE {TABLE} SET body = %s, hash = %s WHERE seq = 3",  # noqa: S608
-         [body, audit.chain_hash(prev_hash, body)])  # fmt: skip
+    _sql(
+        f"UPDATE {TABLE} SET body = %s, hash = %s WHERE seq = 3",  # noqa: S608
+        [body, audit.chain_hash(prev_hash, body)],
+    )
     finding = _finding()
     assert (finding.kind, finding.seq) == ("edited", 3)
     assert "recomputed" in finding.message
@@ -234,8 +249,10 @@ def test_verify_finds_a_chain_rewritten_from_an_edit_to_its_end():
         if seq == 2:
             body = body.replace('"j2"', '"rewritten"')
         digest = audit.chain_hash(prev, body)
-        _sql(f"UPDATE {TABLE} SET prev_hash = %s, body = %s, hash = %s WHERE seq = %s",  # noqa: S608
-             [prev, body, digest, seq])  # fmt: skip
+        _sql(
+            f"UPDATE {TABLE} SET prev_hash = %s, body = %s, hash = %s WHERE seq = %s",  # noqa: S608
+            [prev, body, digest, seq],
+        )
         prev = digest
     report = audit.audit_verify()
     # The tree, written with each event, names where the rewrite starts; the checkpoint, that
@@ -251,10 +268,16 @@ def test_verify_refuses_a_forged_checkpoint():
     _chain(3)
     audit.checkpoint_write()
     name = f"{settings.BWV_AUDIT_CHECKPOINT_PREFIX}{9:020d}.json"
-    forged = {"statement": {"format": audit.CHECKPOINT_FORMAT, "seq": 9, "hash": "0" * 64,
-                            "signed_at": "2026-01-01T00:00:00Z",
-                            "key": audit.key_id(audit.public_key_bytes())},
-              "signature": "AAAA"}  # fmt: skip
+    forged = {
+        "statement": {
+            "format": audit.CHECKPOINT_FORMAT,
+            "seq": 9,
+            "hash": "0" * 64,
+            "signed_at": "2026-01-01T00:00:00Z",
+            "key": audit.key_id(audit.public_key_bytes()),
+        },
+        "signature": "AAAA",
+    }
     blob_store().put(name, json.dumps(forged).encode())
     report = audit.audit_verify()
     assert [x.kind for x in report.findings] == ["checkpoint"]
@@ -301,8 +324,12 @@ def test_concurrent_writers_never_fork_the_chain():
     def writer(k):
         try:
             for i in range(50):
-                audit_record(actor=f"system:writer{k}", action="test.event", object_type="test",
-                             object_id=f"{k}-{i}")  # fmt: skip
+                audit_record(
+                    actor=f"system:writer{k}",
+                    action="test.event",
+                    object_type="test",
+                    object_id=f"{k}-{i}",
+                )
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
@@ -333,8 +360,10 @@ def test_fast_path_compares_checkpoints_inside_ranges(small_blocks):
         if seq == 5:
             body = body.replace('"j5"', '"rewritten"')
         digest = audit.chain_hash(prev, body)
-        _sql(f"UPDATE {TABLE} SET prev_hash = %s, body = %s, hash = %s WHERE seq = %s",
-             [prev, body, digest, seq])  # fmt: skip
+        _sql(
+            f"UPDATE {TABLE} SET prev_hash = %s, body = %s, hash = %s WHERE seq = %s",
+            [prev, body, digest, seq],
+        )
         prev = digest
     report = audit.audit_verify(workers=3)
     assert [(x.kind, x.seq) for x in report.findings] == [("tree", 5), ("rewritten", 9)]

@@ -6,7 +6,9 @@ import io
 import pytest
 
 from common.roles import Role
-from evidence.services import audit_record, case_add_recording, case_create, recording_consult
+from custody.services import audit_record
+from evidence.services import recording_consult
+from review.services import case_add_recording, case_create
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -17,8 +19,9 @@ def trail():
     sergeant = f.user(Role.CUSTODY_SERGEANT)
     recording = f.recording_row()
     recording_consult(recording=recording, actor=sergeant, purpose='=HYPERLINK("http://x")')
-    case = case_create(crime_reference="5201234/26", title="R v Doe", borough=recording.borough,
-                       actor=sergeant)  # fmt: skip
+    case = case_create(
+        crime_reference="5201234/26", title="R v Doe", borough=recording.borough, actor=sergeant
+    )
     case_add_recording(case=case, recording=recording, actor=sergeant)
     return {"sergeant": sergeant, "recording": recording, "case": case}
 
@@ -81,8 +84,9 @@ def test_the_case_report_includes_its_recordings_events(client, trail):
 
 def test_a_user_report_shows_only_that_users_actions(client, trail):
     f.signed_in(client, Role.BOROUGH_ADMIN)
-    audit_record(actor=f.user(Role.CUSTODY_SERGEANT), action="recording.viewed",
-                 obj=trail["recording"])  # fmt: skip
+    audit_record(
+        actor=f.user(Role.CUSTODY_SERGEANT), action="recording.viewed", obj=trail["recording"]
+    )
     page = client.get(f"/audit/users/{trail['sergeant'].pk}/")
     assert {e.actor_user_id for e in page.context["events"]} == {trail["sergeant"].pk}
     assert client.get("/audit/users/999999/").status_code == 404

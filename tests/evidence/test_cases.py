@@ -3,9 +3,10 @@
 import pytest
 
 from common.roles import Role
-from evidence.models import AuditEvent, Case, EvidenceFlag
-from evidence.services import case_add_recording, case_close, case_create
+from custody.models import AuditEvent
 from retention.models import Hold
+from review.models import Case, EvidenceFlag
+from review.services import case_add_recording, case_close, case_create
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -43,12 +44,13 @@ def test_a_bad_crime_reference_opens_no_case(client):
         (Role.DISCLOSURE_OFFICER, "QA", 200, 200),
         (Role.CUSTODY_SERGEANT, "EK", 200, 404),
         (Role.OFFICER, "QA", 200, 404),
-    ],  # fmt: skip
+    ],
 )
 def test_the_case_permission_matrix(client, role, borough, list_status, detail_status):
     owner = f.user(Role.CUSTODY_SERGEANT)
-    case = Case.objects.create(crime_reference="5201234/26", title="t", borough=f.borough("QA"),
-                               created_by=owner)  # fmt: skip
+    case = Case.objects.create(
+        crime_reference="5201234/26", title="t", borough=f.borough("QA"), created_by=owner
+    )
     f.signed_in(client, role, borough)
     listing = client.get("/cases/")
     assert listing.status_code == list_status
@@ -69,8 +71,12 @@ def test_anonymous_is_sent_to_sign_in(client):
 
 def test_another_boroughs_recording_cannot_join_a_case(client):
     f.signed_in(client, Role.CUSTODY_SERGEANT)
-    case = Case.objects.create(crime_reference="5201234/26", title="t", borough=f.borough("QA"),
-                               created_by=f.user(Role.CUSTODY_SERGEANT))  # fmt: skip
+    case = Case.objects.create(
+        crime_reference="5201234/26",
+        title="t",
+        borough=f.borough("QA"),
+        created_by=f.user(Role.CUSTODY_SERGEANT),
+    )
     camden = f.recording_row(cam=f.camera(borough_code="EK"))
     assert client.post(f"/recordings/{camden.pk}/case", {"case": case.pk}).status_code == 404
     assert case.recordings.count() == 0
@@ -80,9 +86,16 @@ def test_bulk_flag_flags_what_is_in_scope_and_says_what_was_not(client):
     f.signed_in(client, Role.CUSTODY_SERGEANT)
     mine = [f.recording_row(cam=f.camera(borough_code="QA")) for _ in range(3)]
     theirs = f.recording_row(cam=f.camera(borough_code="EK"))
-    response = client.post("/recordings/bulk-flag", {
-        "ids": [str(r.pk) for r in mine] + [str(theirs.pk)], "kind": "evidence",
-        "crime_reference": "5201234/26", "reason": "same incident"}, follow=True)  # fmt: skip
+    response = client.post(
+        "/recordings/bulk-flag",
+        {
+            "ids": [str(r.pk) for r in mine] + [str(theirs.pk)],
+            "kind": "evidence",
+            "crime_reference": "5201234/26",
+            "reason": "same incident",
+        },
+        follow=True,
+    )
     assert EvidenceFlag.objects.count() == 3
     assert not EvidenceFlag.objects.filter(recording=theirs).exists()
     assert b"Flagged 3 recording(s)." in response.content and b"Not flagged (1)" in response.content
@@ -91,8 +104,9 @@ def test_bulk_flag_flags_what_is_in_scope_and_says_what_was_not(client):
 def test_bulk_flag_needs_the_flag_permission(client):
     f.signed_in(client, Role.BOROUGH_ADMIN)
     recording = f.recording_row(cam=f.camera(borough_code="QA"))
-    response = client.post("/recordings/bulk-flag", {"ids": [str(recording.pk)], "kind": "evidence",
-                                                     "reason": "x"})  # fmt: skip
+    response = client.post(
+        "/recordings/bulk-flag", {"ids": [str(recording.pk)], "kind": "evidence", "reason": "x"}
+    )
     assert response.status_code == 403 and not EvidenceFlag.objects.exists()
 
 

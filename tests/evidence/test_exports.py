@@ -13,9 +13,10 @@ import pytest
 from django.utils import timezone
 
 from common.roles import Role
-from evidence import audit
-from evidence.models import AuditEvent, ShareLink
-from evidence.services import ExportError, audit_record, export_create, recording_flag
+from custody import audit
+from custody.models import AuditEvent, ShareLink
+from custody.services import ExportError, audit_record
+from review.services import export_create, recording_flag
 from tests import factories as f
 from tests.verifier import VERIFIER, load_verifier
 
@@ -35,25 +36,41 @@ def _verify(path, capsys, key=None) -> tuple[int, str]:
 @pytest.fixture
 def exported(client, small_clip):
     """A flagged recording on a case, exported by a sergeant, and the downloaded bundle."""
-    from evidence.services import case_add_recording, case_create
+    from review.services import case_add_recording, case_create
 
     sergeant = f.signed_in(client, Role.CUSTODY_SERGEANT)
     recording = f.ingested_recording(data=small_clip)
     other = f.ingested_recording(cam=recording.camera)
-    recording_flag(recording=recording, kind="evidence", actor=sergeant, reason="assault",
-                   crime_reference="5201234/26")  # fmt: skip
-    case = case_create(crime_reference="5201234/26", title="R v Doe", borough=recording.borough,
-                       actor=sergeant)  # fmt: skip
+    recording_flag(
+        recording=recording,
+        kind="evidence",
+        actor=sergeant,
+        reason="assault",
+        crime_reference="5201234/26",
+    )
+    case = case_create(
+        crime_reference="5201234/26", title="R v Doe", borough=recording.borough, actor=sergeant
+    )
     case_add_recording(case=case, recording=recording, actor=sergeant)
     case_add_recording(case=case, recording=other, actor=sergeant)
-    export = export_create(actor=sergeant, recordings=[recording, other], case=case,
-                           recipient="CPS London North", purpose="charging file R v Doe")  # fmt: skip
+    export = export_create(
+        actor=sergeant,
+        recordings=[recording, other],
+        case=case,
+        recipient="CPS London North",
+        purpose="charging file R v Doe",
+    )
     response = client.get(f"/exports/{export.pk}/bundle.zip")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
     data = b"".join(response.streaming_content)
-    return {"export": export, "recordings": [recording, other], "data": data,
-            "sergeant": sergeant, "clip": small_clip}  # fmt: skip
+    return {
+        "export": export,
+        "recordings": [recording, other],
+        "data": data,
+        "sergeant": sergeant,
+        "clip": small_clip,
+    }
 
 
 def test_the_bundle_verifies_offline_with_the_published_key(exported, tmp_path, capsys):
@@ -72,8 +89,11 @@ def test_the_bundle_holds_the_original_clips_manifest_custody_and_statement(expo
         manifest = json.loads(zf.read("manifest.json"))
         clips = [n for n in names if n.startswith("footage/")]
         assert len(clips) == 2
-        first = next(e for e in manifest["files"]
-                     if e["recording"]["id"] == str(exported["recordings"][0].pk))  # fmt: skip
+        first = next(
+            e
+            for e in manifest["files"]
+            if e["recording"]["id"] == str(exported["recordings"][0].pk)
+        )
         assert zf.read(first["path"]) == exported["clip"]
         assert first["sha256"] == hashlib.sha256(exported["clip"]).hexdigest()
         assert first["recording"]["flags"][0]["crime_reference"] == "5201234/26"
@@ -82,8 +102,13 @@ def test_the_bundle_holds_the_original_clips_manifest_custody_and_statement(expo
         assert manifest["recipient"] == "CPS London North"
         custody = [json.loads(line) for line in zf.read("custody.jsonl").splitlines()]
         actions = {json.loads(e["body"])["action"] for e in custody}
-        assert {"recording.ingested", "recording.flagged", "case.recording_added",
-                "recording.exported", "recording.disclosed"} <= actions  # fmt: skip
+        assert {
+            "recording.ingested",
+            "recording.flagged",
+            "case.recording_added",
+            "recording.exported",
+            "recording.disclosed",
+        } <= actions
         assert b"Continuity statement" in zf.read("continuity.html")
         checkpoint = json.loads(zf.read("checkpoint.json"))
         assert checkpoint["statement"]["seq"] >= max(e["seq"] for e in custody)
@@ -164,8 +189,9 @@ def test_an_export_needs_a_recipient_a_purpose_and_one_borough(small_clip):
         export_create(actor=sergeant, recordings=[recording], recipient="CPS", purpose="")
     elsewhere = f.recording_row(cam=f.camera(borough_code="EK"))
     with pytest.raises(ExportError, match="one borough"):
-        export_create(actor=sergeant, recordings=[recording, elsewhere], recipient="CPS",
-                      purpose="x")  # fmt: skip
+        export_create(
+            actor=sergeant, recordings=[recording, elsewhere], recipient="CPS", purpose="x"
+        )
     assert not AuditEvent.objects.filter(action="recording.exported").exists()
 
 
@@ -181,14 +207,14 @@ def test_a_deleted_recording_cannot_be_exported(small_clip):
 def test_a_bundle_streams_in_bounded_memory(big_clip):
     import tracemalloc
 
-    from evidence.exports import bundle_stream
+    from review.exports import export_bundle
 
     sergeant = f.user(Role.CUSTODY_SERGEANT)
     recording = f.ingested_recording(data=big_clip)
     export = export_create(actor=sergeant, recordings=[recording], recipient="CPS", purpose="x")
     tracemalloc.start()
     total = 0
-    for chunk in bundle_stream(export):
+    for chunk in export_bundle(export):
         total += len(chunk)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -203,8 +229,9 @@ def test_a_bundle_streams_in_bounded_memory(big_clip):
 
 def _share(client, exported, days=7) -> str:
     export = exported["export"]
-    response = client.post(f"/exports/{export.pk}/share",
-                           {"email": "lawyer@cps.gov.uk", "days": days})  # fmt: skip
+    response = client.post(
+        f"/exports/{export.pk}/share", {"email": "lawyer@cps.gov.uk", "days": days}
+    )
     assert response.status_code == 302
     page = client.get(f"/exports/{export.pk}/")
     link = page.context["new_link"]
@@ -247,13 +274,16 @@ def test_an_expired_or_revoked_link_is_gone_and_the_attempt_audited(client, expo
     response = outsider.get(f"/share/{token}/bundle.zip")
     assert response.status_code == 410 and b"expired" in response.content
     assert AuditEvent.objects.filter(action="export.share_refused").count() == 1
-    assert not AuditEvent.objects.filter(action="recording.disclosed",
-                                         actor_label__startswith="share:").exists()  # fmt: skip
+    assert not AuditEvent.objects.filter(
+        action="recording.disclosed", actor_label__startswith="share:"
+    ).exists()
 
     token = _share(client, exported)
     second = ShareLink.objects.exclude(pk=link.pk).get()
-    response = client.post(f"/exports/{exported['export'].pk}/shares/{second.pk}/revoke",
-                           {"reason": "sent to the wrong address"})  # fmt: skip
+    response = client.post(
+        f"/exports/{exported['export'].pk}/shares/{second.pk}/revoke",
+        {"reason": "sent to the wrong address"},
+    )
     assert response.status_code == 302
     assert outsider.get(f"/share/{token}/").status_code == 410
     assert AuditEvent.objects.get(action="export.share_revoked").justification.startswith("sent")
@@ -263,8 +293,9 @@ def test_an_unknown_link_is_404_and_days_are_bounded(client, exported):
     from django.test import Client
 
     assert Client().get("/share/not-a-real-token/").status_code == 404
-    response = client.post(f"/exports/{exported['export'].pk}/share",
-                           {"email": "lawyer@cps.gov.uk", "days": 365})  # fmt: skip
+    response = client.post(
+        f"/exports/{exported['export'].pk}/share", {"email": "lawyer@cps.gov.uk", "days": 365}
+    )
     assert response.status_code == 302 and not ShareLink.objects.exists()
 
 
@@ -309,26 +340,28 @@ def test_export_new_permission_matrix(client, role, borough, expected):
     recording = f.recording_row()
     if role is not None:
         f.signed_in(client, role, borough_code=borough)
-    response = client.post("/exports/new", {"ids": [str(recording.pk)], "recipient": "CPS",
-                                            "purpose": "file"})  # fmt: skip
+    response = client.post(
+        "/exports/new", {"ids": [str(recording.pk)], "recipient": "CPS", "purpose": "file"}
+    )
     assert response.status_code == (302 if expected == 200 else expected)
     made = AuditEvent.objects.filter(action="recording.exported").count()
     assert made == (1 if expected == 200 else 0)
 
 
 def test_derived_copies_travel_with_their_original_and_say_how_they_were_made(tmp_path, capsys):
-    from evidence.exports import bundle_stream
     from evidence.redaction import redaction_create
     from evidence.sample_media import make_clip
+    from review.exports import export_bundle
 
     sergeant = f.user(Role.CUSTODY_SERGEANT)
     recording = f.ingested_recording(data=make_clip(seconds=2))
     box = {"start": 0, "end": 2, "x": 10, "y": 10, "w": 32, "h": 32, "mode": "pixelate"}
-    derived = redaction_create(recording=recording, boxes=[box], mutes=[], actor=sergeant,
-                               purpose="witness protection")  # fmt: skip
+    derived = redaction_create(
+        recording=recording, boxes=[box], mutes=[], actor=sergeant, purpose="witness protection"
+    )
     export = export_create(actor=sergeant, recordings=[recording], recipient="CPS", purpose="x")
     path = tmp_path / "bundle.zip"
-    path.write_bytes(b"".join(bundle_stream(export)))
+    path.write_bytes(b"".join(export_bundle(export)))
     assert _verify(path, capsys, key=audit.public_key_b64())[0] == 0
     with zipfile.ZipFile(path) as zf:
         manifest = json.loads(zf.read("manifest.json"))
@@ -352,7 +385,7 @@ def _members(data: bytes) -> list[tuple[str, bytes]]:
 def _zip(members: list[tuple[str, bytes]], when) -> bytes:
     """A ZIP with exactly the bundle writer's layout, for these files, as an attacker with the
     writer's code could make it (repeated names included)."""
-    from evidence.zipstream import ZipStream
+    from custody.zipstream import ZipStream
 
     zs = ZipStream(when)
     out = []
@@ -528,7 +561,7 @@ def _attacker_sql(sql: str, params=None) -> None:
 def test_an_event_edited_at_the_source_before_a_gap_fails_its_inclusion_proof(
     small_clip, tmp_path, capsys
 ):
-    from evidence.exports import bundle_stream
+    from review.exports import export_bundle
 
     _sergeant, _recording, flagged, export = _flagged_clip_with_a_gap(small_clip)
     body = flagged.body.replace('"assault"', '"nothing happened"')
@@ -536,7 +569,7 @@ def test_an_event_edited_at_the_source_before_a_gap_fails_its_inclusion_proof(
         f"UPDATE {AuditEvent._meta.db_table} SET body = %s, hash = %s WHERE seq = %s",
         [body, audit.chain_hash(flagged.prev_hash, body), flagged.seq],
     )
-    code, output = _check(b"".join(bundle_stream(export)), tmp_path, capsys)
+    code, output = _check(b"".join(export_bundle(export)), tmp_path, capsys)
     assert code == 1, output
     assert f"Custody event {flagged.seq} is not part of the force's audit log" in output
 
@@ -588,8 +621,8 @@ def _rebuild_chain_without(seq: int) -> None:
 def test_a_consultation_dropped_at_the_source_fails_against_the_head_published_before(
     small_clip, tmp_path, capsys
 ):
-    from evidence.exports import bundle_stream
     from evidence.services import recording_consult
+    from review.exports import export_bundle
 
     sergeant, recording, _flagged, export = _flagged_clip_with_a_gap(small_clip)
     viewed = recording_consult(recording=recording, actor=sergeant, purpose="idle curiosity")
@@ -602,7 +635,7 @@ def test_a_consultation_dropped_at_the_source_fails_against_the_head_published_b
     audit.checkpoint_write()  # published every 10 minutes by beat
     _rebuild_chain_without(viewed.seq)
     assert not AuditEvent.objects.filter(body__contains="idle curiosity").exists()
-    code, output = _check(b"".join(bundle_stream(export)), tmp_path, capsys)
+    code, output = _check(b"".join(export_bundle(export)), tmp_path, capsys)
     assert code == 1, output
     assert "the log was rewritten" in output
 
@@ -667,8 +700,8 @@ def test_a_failure_says_what_is_wrong_and_what_to_do_in_plain_words(exported, tm
 def test_the_html_report_is_written_beside_the_bundle_escaped_and_without_script(
     small_clip, tmp_path, capsys
 ):
-    from evidence.exports import bundle_stream
-    from evidence.services import case_add_recording, case_create
+    from review.exports import export_bundle
+    from review.services import case_add_recording, case_create
 
     sergeant = f.user(Role.CUSTODY_SERGEANT)
     recording = f.ingested_recording(data=small_clip)
@@ -686,7 +719,7 @@ def test_the_html_report_is_written_beside_the_bundle_escaped_and_without_script
         recipient="CPS <b>London</b>",
         purpose="file & serve",
     )
-    code, output = _check(b"".join(bundle_stream(export)), tmp_path, capsys, "--html")
+    code, output = _check(b"".join(export_bundle(export)), tmp_path, capsys, "--html")
     assert code == 0, output
     page = (tmp_path / "bundle.report.html").read_text()
     assert "R v &lt;script&gt;alert(1)&lt;/script&gt;" in page

@@ -6,14 +6,14 @@ import hashlib
 import importlib
 
 import pytest
-from django.apps import apps as django_apps
 from django.db import DatabaseError, connection, transaction
+from django.db.migrations.loader import MigrationLoader
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evidence import audit, merkle
-from evidence.models import AuditChainHead, AuditTreeNode
-from evidence.services import audit_record, audit_record_many
+from custody import audit, merkle
+from custody.models import AuditChainHead, AuditTreeNode
+from custody.services import audit_record, audit_record_many
 from tests import factories as f
 from tests.verifier import load_verifier
 
@@ -148,7 +148,7 @@ def _chain(n: int) -> list:
 
 
 def _event_hashes() -> list[bytes]:
-    from evidence.models import AuditEvent
+    from custody.models import AuditEvent
 
     return [
         bytes.fromhex(h) for h in AuditEvent.objects.order_by("seq").values_list("hash", flat=True)
@@ -262,7 +262,9 @@ def test_the_migration_builds_the_same_tree_as_the_appends():
     _sql(f"DELETE FROM {NODES}")
     _sql("UPDATE evidence_auditchainhead SET frontier = ''::bytea WHERE id = 1")
     migration = importlib.import_module("evidence.migrations.0011_audit_merkle_tree")
-    migration.build_tree(django_apps, None)
+    # The models as that migration saw them (they have moved app since, on the same tables).
+    state = MigrationLoader(connection).project_state(("evidence", "0011_audit_merkle_tree"))
+    migration.build_tree(state.apps, None)
     after = {
         (lv, ix, bytes(h))
         for lv, ix, h in AuditTreeNode.objects.values_list("level", "index", "hash")

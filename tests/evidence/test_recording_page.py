@@ -5,7 +5,8 @@ import subprocess
 import pytest
 
 from common.roles import Role
-from evidence.models import AuditEvent, EvidenceFlag
+from custody.models import AuditEvent
+from review.models import EvidenceFlag
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -40,8 +41,10 @@ def _open(client, recording, purpose="5201234/26 review"):
 )
 def test_who_may_open_a_recording(client, recording, role, borough, expected):
     f.signed_in(client, role, borough)
-    statuses = [client.get(f"/recordings/{recording.pk}/{url}").status_code
-                for url in ("", "media", "poster")]  # fmt: skip
+    statuses = [
+        client.get(f"/recordings/{recording.pk}/{url}").status_code
+        for url in ("", "media", "poster")
+    ]
     if expected == 404:
         assert statuses == [404, 404, 404]
     else:
@@ -86,7 +89,7 @@ def test_footage_opens_only_after_a_purpose_which_is_audited_once(client, record
         ("bytes=1000-", 1000, None),
         ("bytes=-500", -500, None),
         ("bytes=0-0", 0, 1),
-    ],  # fmt: skip
+    ],
 )
 def test_range_requests_return_exactly_those_bytes(client, recording, clip, header, start, end):
     f.signed_in(client, Role.CUSTODY_SERGEANT)
@@ -141,21 +144,23 @@ def test_a_sergeant_flags_with_a_valid_crime_reference_and_lifts_with_a_reason(c
 
 def test_a_borough_admin_may_view_but_not_flag(client, recording):
     f.signed_in(client, Role.BOROUGH_ADMIN)
-    response = client.post(f"/recordings/{recording.pk}/flag",
-                           {"kind": "policing_purpose", "reason": "x"})  # fmt: skip
+    response = client.post(
+        f"/recordings/{recording.pk}/flag", {"kind": "policing_purpose", "reason": "x"}
+    )
     assert response.status_code == 403 and not EvidenceFlag.objects.exists()
 
 
 def test_a_camden_sergeant_cannot_flag_harrow_footage(client, recording):
     f.signed_in(client, Role.CUSTODY_SERGEANT, borough_code="EK")
-    response = client.post(f"/recordings/{recording.pk}/flag",
-                           {"kind": "policing_purpose", "reason": "x"})  # fmt: skip
+    response = client.post(
+        f"/recordings/{recording.pk}/flag", {"kind": "policing_purpose", "reason": "x"}
+    )
     assert response.status_code == 404 and not EvidenceFlag.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
 def test_curl_fetches_exactly_the_middle_bytes(live_server, client, recording, clip):
-    from evidence.views import CONSULTED
+    from review.views import CONSULTED
 
     f.signed_in(client, Role.CUSTODY_SERGEANT)
     session = client.session
@@ -164,9 +169,17 @@ def test_curl_fetches_exactly_the_middle_bytes(live_server, client, recording, c
     cookie = f"sessionid={client.cookies['sessionid'].value}"
     middle = len(clip) // 2
     out = subprocess.run(
-        ["curl", "-sf", "-H", f"Cookie: {cookie}", "-r", f"{middle}-{middle + 999}",
-         f"{live_server.url}/recordings/{recording.pk}/media"],
-        capture_output=True, timeout=60,
-    )  # fmt: skip
+        [
+            "curl",
+            "-sf",
+            "-H",
+            f"Cookie: {cookie}",
+            "-r",
+            f"{middle}-{middle + 999}",
+            f"{live_server.url}/recordings/{recording.pk}/media",
+        ],
+        capture_output=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout == clip[middle : middle + 1000]

@@ -8,7 +8,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from common.roles import Role
-from evidence.models import EvidenceFlag
+from review.models import EvidenceFlag
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -24,8 +24,10 @@ def rows():
     cam_h, officer_h = f.issued_camera(borough_code="QA")
     cam_c, officer_c = f.issued_camera(borough_code="EK")
     now = timezone.now()
-    harrow = [f.recording_row(cam=cam_h, officer=officer_h, started=now - timedelta(hours=i))
-              for i in range(1, 4)]  # fmt: skip
+    harrow = [
+        f.recording_row(cam=cam_h, officer=officer_h, started=now - timedelta(hours=i))
+        for i in range(1, 4)
+    ]
     camden = [f.recording_row(cam=cam_c, officer=officer_c, started=now - timedelta(hours=1))]
     return harrow, camden
 
@@ -86,13 +88,16 @@ def test_bad_filters_are_a_400_with_reasons(api, rows):
         (Role.DISCLOSURE_OFFICER, "QA", 403),
         (Role.CUSTODY_SERGEANT, "EK", 404),
         (Role.OFFICER, "QA", 404),
-    ],  # fmt: skip
+    ],
 )
 def test_the_flag_permission_matrix(api, rows, role, borough, expected):
     harrow, _ = rows
     _verified(api, role, borough)
-    response = api.post(f"/api/v1/recordings/{harrow[0].pk}/flags/",
-                        {"kind": "policing_purpose", "reason": "intelligence"}, format="json")  # fmt: skip
+    response = api.post(
+        f"/api/v1/recordings/{harrow[0].pk}/flags/",
+        {"kind": "policing_purpose", "reason": "intelligence"},
+        format="json",
+    )
     assert response.status_code == expected
     assert EvidenceFlag.objects.exists() == (expected == 201)
 
@@ -105,8 +110,11 @@ def test_flag_and_lift_through_the_api(api, rows):
         url, {"kind": "evidence", "crime_reference": "nope", "reason": "x"}, format="json"
     )
     assert bad.status_code == 400 and "crime reference" in bad.json()["detail"]
-    flag = api.post(url, {"kind": "evidence", "crime_reference": "5201234/26", "reason": "assault"},
-                    format="json").json()  # fmt: skip
+    flag = api.post(
+        url,
+        {"kind": "evidence", "crime_reference": "5201234/26", "reason": "assault"},
+        format="json",
+    ).json()
     assert flag["crime_reference"] == "5201234/26" and flag["lifted_at"] is None
     lift = f"/api/v1/recordings/{harrow[0].pk}/flags/{flag['id']}/lift"
     lifted = api.post(lift, {"reason": "no further action"}, format="json").json()
@@ -123,26 +131,41 @@ def test_the_openapi_schema_describes_the_api(api):
 def test_cases_through_the_api_with_their_permission_matrix(api, rows):
     harrow, camden = rows
     _verified(api, Role.CUSTODY_SERGEANT)
-    created = api.post("/api/v1/cases/", {"crime_reference": "5201234/26", "title": "Assault"},
-                       format="json")  # fmt: skip
+    created = api.post(
+        "/api/v1/cases/", {"crime_reference": "5201234/26", "title": "Assault"}, format="json"
+    )
     assert created.status_code == 201
     case_id = created.json()["id"]
     assert api.put(f"/api/v1/cases/{case_id}/recordings/{harrow[0].pk}").status_code == 204
     assert api.put(f"/api/v1/cases/{case_id}/recordings/{camden[0].pk}").status_code == 404
     detail = api.get(f"/api/v1/cases/{case_id}/").json()
     assert [r["id"] for r in detail["recordings"]] == [str(harrow[0].pk)]
-    assert api.delete(f"/api/v1/cases/{case_id}/recordings/{harrow[0].pk}", {},
-                      format="json").status_code == 400  # a reason is needed  # fmt: skip
-    assert api.delete(f"/api/v1/cases/{case_id}/recordings/{harrow[0].pk}",
-                      {"reason": "wrong incident"}, format="json").status_code == 204  # fmt: skip
+    assert (
+        api.delete(
+            f"/api/v1/cases/{case_id}/recordings/{harrow[0].pk}", {}, format="json"
+        ).status_code
+        == 400
+    )  # a reason is needed
+    assert (
+        api.delete(
+            f"/api/v1/cases/{case_id}/recordings/{harrow[0].pk}",
+            {"reason": "wrong incident"},
+            format="json",
+        ).status_code
+        == 204
+    )
     other = APIClient()
     _verified(other, Role.CUSTODY_SERGEANT, borough="EK")
     assert other.get(f"/api/v1/cases/{case_id}/").status_code == 404
     assert other.get("/api/v1/cases/").json() == []
     admin = APIClient()
     _verified(admin, Role.BOROUGH_ADMIN)
-    assert admin.post("/api/v1/cases/", {"crime_reference": "5201234/26", "title": "x"},
-                      format="json").status_code == 403  # fmt: skip
+    assert (
+        admin.post(
+            "/api/v1/cases/", {"crime_reference": "5201234/26", "title": "x"}, format="json"
+        ).status_code
+        == 403
+    )
 
 
 @pytest.mark.parametrize(

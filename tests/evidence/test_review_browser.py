@@ -21,8 +21,9 @@ def test_sign_in_search_play_seek_and_flag(live_server, browser_page):
     clip = make_clip(seconds=12, width=640, height=360)
     recording = f.ingested_recording(cam=cam, data=clip)
     ranges = []
-    page.on("request", lambda r: ranges.append(r.headers.get("range"))
-            if "/media" in r.url else None)  # fmt: skip
+    page.on(
+        "request", lambda r: ranges.append(r.headers.get("range")) if "/media" in r.url else None
+    )
 
     # Sign in: password, then enrol TOTP from the page and type the current code.
     sign_in(page, live_server, user, next_path="/recordings/")

@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from common.roles import Role
-from evidence.models import EvidenceFlag, RecordingState
+from evidence.models import RecordingState
+from review.models import EvidenceFlag
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -19,10 +20,14 @@ def estate():
     harrow_officer = f.officer(borough_code="QA")
     cam_h, _ = f.issued_camera(officer_obj=harrow_officer)
     cam_c, camden_officer = f.issued_camera(borough_code="EK")
-    harrow = [f.recording_row(cam=cam_h, officer=harrow_officer, started=now - timedelta(hours=i))
-              for i in range(1, 8)]  # fmt: skip
-    camden = [f.recording_row(cam=cam_c, officer=camden_officer, started=now - timedelta(hours=i))
-              for i in range(1, 4)]  # fmt: skip
+    harrow = [
+        f.recording_row(cam=cam_h, officer=harrow_officer, started=now - timedelta(hours=i))
+        for i in range(1, 8)
+    ]
+    camden = [
+        f.recording_row(cam=cam_c, officer=camden_officer, started=now - timedelta(hours=i))
+        for i in range(1, 4)
+    ]
     f.recording_row(cam=cam_h, officer=harrow_officer, state=RecordingState.DELETED)
     return {"harrow": harrow, "camden": camden, "harrow_officer": harrow_officer}
 
@@ -86,8 +91,14 @@ def test_a_system_admin_sees_every_borough(client, estate):
 def test_filters_by_officer_flag_crime_reference_and_deletion(client, estate):
     user = _as(client, Role.CUSTODY_SERGEANT)
     target = estate["harrow"][2]
-    EvidenceFlag.objects.create(recording=target, kind="evidence", crime_reference="5201234/26",
-                                reason="x", flagged_by=user, flagged_at=timezone.now())  # fmt: skip
+    EvidenceFlag.objects.create(
+        recording=target,
+        kind="evidence",
+        crime_reference="5201234/26",
+        reason="x",
+        flagged_by=user,
+        flagged_at=timezone.now(),
+    )
     collar = estate["harrow_officer"].collar_number
     assert len(_ids(client.get(URL, {"officer": collar}))) == 7
     assert _ids(client.get(URL, {"flagged": "yes"})) == {str(target.pk)}
@@ -99,7 +110,7 @@ def test_filters_by_officer_flag_crime_reference_and_deletion(client, estate):
 
 def test_keyset_pages_walk_everything_once_in_order(client, estate, monkeypatch):
     _as(client, Role.SYSTEM_ADMIN)
-    from evidence import views
+    from review import views
 
     real = views.recording_search
     monkeypatch.setattr(views, "recording_search", lambda **kw: real(**{**kw, "limit": 3}))

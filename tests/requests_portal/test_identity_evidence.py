@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from blobstore import blob_store
 from common.roles import Role
+from custody.models import AuditEvent
 from evidence.crypto import OVERHEAD, new_data_key, seal_blob, wrap_data_key
-from evidence.models import AuditEvent
 from requests_portal import services
 from requests_portal.deadlines import london_date, right_of_access_due
 from requests_portal.models import AccessRequest, IdentityDocument, RequestKind, RequestStatus

@@ -502,4 +502,3 @@ def main(argv: list[str] | None = None) -> int:
         chunk_checksums=args.chunk_checksums,
     )
     return dock.run()
-

@@ -228,6 +228,7 @@ def test_a_state_file_of_an_older_version_with_whole_urls_still_resumes(
     import io
 
     from bwv_dock import STATE_FILE
+
     from evidence.ingest import upload_append, upload_create
 
     cam, _officer = f.issued_camera()

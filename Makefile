@@ -27,10 +27,12 @@ run: install
 	$(PY) manage.py demo_data --url $(BWV_SITE_URL)
 	BWV_PORT=$(PORT) $(VENV)/bin/honcho -f Procfile.dev start
 
-## lint: ruff, Django's checks, migrations in step with the models, compose file valid
+## lint: ruff, the layers (import-linter), Django's checks, migrations in step with the models,
+## compose file valid
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 	@if command -v docker-compose >/dev/null 2>&1; then \

@@ -177,7 +177,7 @@ class S3BlobStore(BlobStore):
         self.bucket = storage.bucket_name
 
     def _call(self, fn, **kwargs):
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError  # only with S3 configured
 
         try:
             return fn(Bucket=self.bucket, **kwargs)

@@ -63,6 +63,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 
 def roles_sync(**kwargs) -> None:
     """Create the role groups and give them their permissions (idempotent; runs after migrate)."""
+    # Imported here: this module is loaded while the apps are (accounts/apps.py), before models
+    # can be.
     from django.contrib.auth.models import Group, Permission
 
     for role, perms in ROLE_PERMISSIONS.items():

@@ -4,6 +4,7 @@ history are appended to, never edited (closing an open assignment is the one cha
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import secrets
@@ -413,8 +414,6 @@ _NO = {"no", "n", "false", "0", ""}
 
 
 def _read_csv(text: str, required: list[str]) -> list[dict]:
-    import csv
-
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in required if c not in header]

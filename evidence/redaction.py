@@ -234,7 +234,7 @@ def derived_bytes(derived: DerivedRecording) -> bytes:
 def propose_face_boxes(recording: Recording, *, every_seconds: float = 1.0, limit: int = 100):
     """Faces found by OpenCV's bundled Haar cascade in one frame per `every_seconds`, as boxes
     covering that second, for a person to confirm. Padded by a fifth so a moving head stays in."""
-    import cv2
+    import cv2  # start-up cost: OpenCV loads only when someone asks for face proposals
 
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
     proposals = []

@@ -48,7 +48,7 @@ def object_lock_selfcheck() -> tuple[bool, str]:
     store = blob_store()
     if not settings.S3_OBJECT_LOCK or not isinstance(store, S3BlobStore):
         return False, "Object Lock is not configured (BWV_S3_OBJECT_LOCK is off)"
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError  # only with S3, never in the embedded setup
 
     client, bucket = store.client, store.bucket
     key = f"selfcheck/object-lock/{uuid.uuid4()}"

@@ -16,8 +16,9 @@ from rest_framework.views import APIView
 from common.api import errors, retry_after
 from devices.selectors import user_borough
 from evidence.selectors import recording_get_for
+from review.filters import MAX_ID, RecordingFilter
 from review.models import EvidenceFlag
-from review.selectors import SearchFilters, case_get_for, case_list_for, recording_search
+from review.selectors import case_get_for, case_list_for, recording_search
 from review.services import (
     ReviewError,
     case_add_recording,
@@ -49,8 +50,6 @@ class ReviewApi(APIView):
 _REFUSED = (403, "Not signed in with a second factor or a token, or the role may not do this.")
 _NOT_FOUND = (404, "Not found, or out of the caller's scope (the same answer for both).")
 _DB_DOWN = retry_after(503)
-# Ids in paths and filters are 64-bit in the database: a larger number is nothing there.
-MAX_ID = 2**63 - 1
 
 
 class RecordingOutput(serializers.Serializer):
@@ -77,18 +76,7 @@ class RecordingOutput(serializers.Serializer):
 
 
 class RecordingListApi(ReviewApi):
-    class FilterInput(serializers.Serializer):
-        officer = serializers.CharField(required=False, default="")
-        camera = serializers.CharField(required=False, default="")
-        started_from = serializers.DateTimeField(required=False, default=None)
-        started_to = serializers.DateTimeField(required=False, default=None)
-        flagged = serializers.BooleanField(required=False, allow_null=True, default=None)
-        crime_reference = serializers.CharField(required=False, default="")
-        case = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID, default=None)
-        deleting_within_days = serializers.IntegerField(
-            required=False, min_value=0, max_value=36500, default=None
-        )
-        oldest_first = serializers.BooleanField(required=False, default=False)
+    class PagingInput(serializers.Serializer):
         cursor = serializers.CharField(required=False, default="")
         limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
 
@@ -98,17 +86,20 @@ class RecordingListApi(ReviewApi):
 
     @extend_schema(
         operation_id="recordings_search",
-        parameters=[FilterInput, _DB_DOWN],
+        parameters=[*RecordingFilter.query_parameters(), PagingInput, _DB_DOWN],
         responses={200: PageOutput, **errors(400, _REFUSED, 503, field_errors=True)},
     )
     def get(self, request):
-        params = self.FilterInput(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        data = dict(params.validated_data)
-        cursor, limit = data.pop("cursor"), data.pop("limit")
-        page = recording_search(
-            user=request.user, filters=SearchFilters(**data), cursor=cursor, limit=limit
+        paging = self.PagingInput(data=request.query_params)
+        paging_ok = paging.is_valid()
+        # The same filters as the search page's (review.filters.RecordingFilter).
+        filters, page = recording_search(
+            user=request.user,
+            params=request.query_params,
+            limit=paging.validated_data["limit"] if paging_ok else 0,
         )
+        if page is None or not paging_ok:
+            raise ValidationError({**filters.errors, **paging.errors})
         return Response(
             self.PageOutput({"results": page.recordings, "next_cursor": page.next_cursor}).data
         )

@@ -10,12 +10,11 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, Q, QuerySet
 from django.http import Http404
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from common.roles import Role, user_has_role
@@ -23,20 +22,8 @@ from custody.models import AuditEvent, Export
 from devices.selectors import user_borough
 from evidence.models import Recording, RecordingState
 from evidence.selectors import recording_list_for, staff_borough_ids
-from review.models import Case, EvidenceFlag
-
-
-@dataclass(frozen=True)
-class SearchFilters:
-    officer: str = ""
-    camera: str = ""
-    started_from: datetime | None = None
-    started_to: datetime | None = None
-    flagged: bool | None = None
-    crime_reference: str = ""
-    case: int | None = None
-    deleting_within_days: int | None = None
-    oldest_first: bool = False
+from review.filters import RecordingFilter, active_flags
+from review.models import Case
 
 
 @dataclass(frozen=True)
@@ -60,52 +47,45 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID] | None:
         return None
 
 
-def recording_search(*, user, filters: SearchFilters, cursor: str = "", limit: int = 50) -> Page:
-    """Search the user's recordings, newest first (or oldest), keyset-paginated.
+def recording_search(*, user, params, limit: int = 50) -> tuple[RecordingFilter, Page | None]:
+    """The user's available recordings that match the query parameters (`RecordingFilter`, the
+    same for the page and the API), one page from `params["cursor"]`. The page is None when a
+    parameter is wrong: the filter's form says which."""
+    filters = RecordingFilter(
+        params, queryset=recording_list_for(user=user).filter(state=RecordingState.AVAILABLE)
+    )
+    if not filters.is_valid():
+        return filters, None
+    page = recording_page(
+        filters.qs,
+        cursor=params.get("cursor") or "",
+        limit=limit,
+        oldest_first=filters.oldest_first_chosen,
+    )
+    return filters, page
+
+
+def recording_page(
+    queryset: QuerySet[Recording], *, cursor: str = "", limit: int = 50, oldest_first: bool = False
+) -> Page:
+    """One page of recordings, newest first (or oldest), keyset-paginated.
 
     The keyset (started_at, id) makes page 10,000 cost what page 1 costs, using the index
     rec_borough_started.
     """
-    qs = recording_list_for(user=user).filter(state=RecordingState.AVAILABLE)
-    f = filters
-    if f.officer:
-        term = f.officer.strip()
-        qs = qs.filter(
-            Q(officer__collar_number__iexact=term)
-            | Q(officer__last_name__istartswith=term)
-            | Q(officer__first_name__istartswith=term)
-        )
-    if f.camera:
-        qs = qs.filter(camera__serial__iexact=f.camera.strip())
-    if f.started_from:
-        qs = qs.filter(started_at__gte=f.started_from)
-    if f.started_to:
-        qs = qs.filter(started_at__lt=f.started_to)
-    active_flags = EvidenceFlag.objects.filter(recording=OuterRef("pk"), lifted_at__isnull=True)
-    if f.flagged is not None:
-        qs = qs.filter(Exists(active_flags)) if f.flagged else qs.exclude(Exists(active_flags))
-    if f.crime_reference:
-        refs = EvidenceFlag.objects.filter(
-            recording=OuterRef("pk"), crime_reference=f.crime_reference.strip().upper()
-        )
-        qs = qs.filter(Exists(refs))
-    if f.case is not None:
-        qs = qs.filter(cases__id=f.case)
-    if f.deleting_within_days is not None:
-        horizon = timezone.now() + timedelta(days=f.deleting_within_days)
-        qs = qs.filter(held=False, delete_after__lte=horizon)
+    qs = queryset
     position = _decode_cursor(cursor) if cursor else None
     if position is not None:
         started, pk = position
         # (started_at, id) past the cursor. The redundant bound on started_at alone lets the
         # database start the index scan at the cursor instead of filtering from the top.
-        if f.oldest_first:
+        if oldest_first:
             qs = qs.filter(Q(started_at__gte=started), Q(started_at__gt=started) | Q(id__gt=pk))
         else:
             qs = qs.filter(Q(started_at__lte=started), Q(started_at__lt=started) | Q(id__lt=pk))
-    order = ["started_at", "id"] if f.oldest_first else ["-started_at", "-id"]
+    order = ["started_at", "id"] if oldest_first else ["-started_at", "-id"]
     rows = list(
-        qs.annotate(flagged=Exists(active_flags))
+        qs.annotate(flagged=Exists(active_flags()))
         .select_related("camera", "officer", "borough")
         .order_by(*order)[: limit + 1]
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -35,7 +34,7 @@ from evidence.services import (
     recording_consult,
 )
 from review.models import EvidenceFlag
-from review.selectors import SearchFilters, case_get_for, case_list_for, recording_search
+from review.selectors import case_get_for, case_list_for, recording_search
 from review.services import (
     ReviewError,
     case_add_recording,
@@ -47,65 +46,16 @@ from review.services import (
 )
 
 
-class SearchForm(forms.Form):
-    officer = forms.CharField(
-        required=False, max_length=100, label="Officer (name or collar number)"
-    )
-    camera = forms.CharField(required=False, max_length=64, label="Camera serial")
-    started_from = forms.DateTimeField(
-        required=False,
-        label="Recorded from",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-    )
-    started_to = forms.DateTimeField(
-        required=False,
-        label="Recorded before",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-    )
-    flagged = forms.ChoiceField(
-        required=False,
-        label="Flagged",
-        choices=[("", "Any"), ("yes", "Flagged"), ("no", "Not flagged")],
-    )
-    crime_reference = forms.CharField(required=False, max_length=40, label="Crime reference")
-    case = forms.IntegerField(required=False, min_value=1, label="Case number")
-    deleting_within = forms.IntegerField(
-        required=False, min_value=0, max_value=366, label="Deleting within (days)"
-    )
-    sort = forms.ChoiceField(
-        required=False, choices=[("newest", "Newest first"), ("oldest", "Oldest first")]
-    )
-    cursor = forms.CharField(required=False, max_length=200, widget=forms.HiddenInput)
-
-    def filters(self) -> SearchFilters:
-        d = self.cleaned_data
-        return SearchFilters(
-            officer=d["officer"],
-            camera=d["camera"],
-            started_from=d["started_from"],
-            started_to=d["started_to"],
-            flagged={"yes": True, "no": False}.get(d["flagged"]),
-            crime_reference=d["crime_reference"],
-            case=d["case"],
-            deleting_within_days=d["deleting_within"],
-            oldest_first=d["sort"] == "oldest",
-        )
-
-
 @staff_required
 def recording_search_view(request):
-    form = SearchForm(request.GET)  # every field is optional: no filters is a valid search
-    page, next_url = None, None
-    if form.is_valid():
-        page = recording_search(
-            user=request.user, filters=form.filters(), cursor=form.cleaned_data.get("cursor") or ""
-        )
-        if page.next_cursor:
-            params = {k: v for k, v in request.GET.items() if k != "cursor" and v}
-            next_url = "?" + urlencode({**params, "cursor": page.next_cursor})
-    return render(
-        request, "staff/recordings.html", {"form": form, "page": page, "next_url": next_url}
-    )
+    # Every filter is optional: no filters is a valid search (the same filters as the API's).
+    filters, page = recording_search(user=request.user, params=request.GET)
+    next_url = None
+    if page is not None and page.next_cursor:
+        params = {k: v for k, v in request.GET.items() if k != "cursor" and v}
+        next_url = "?" + urlencode({**params, "cursor": page.next_cursor})
+    context = {"form": filters.form, "page": page, "next_url": next_url}
+    return render(request, "staff/recordings.html", context)
 
 
 CONSULTED = "bwv_consulted"  # session: recording ids whose purpose was given in this session

@@ -104,8 +104,8 @@ def test_filters_by_officer_flag_crime_reference_and_deletion(client, estate):
     assert _ids(client.get(URL, {"flagged": "yes"})) == {str(target.pk)}
     assert len(_ids(client.get(URL, {"flagged": "no"}))) == 6
     assert _ids(client.get(URL, {"crime_reference": "5201234/26"})) == {str(target.pk)}
-    assert _ids(client.get(URL, {"deleting_within": "29"})) == set()
-    assert len(_ids(client.get(URL, {"deleting_within": "31"}))) == 7
+    assert _ids(client.get(URL, {"deleting_within_days": "29"})) == set()
+    assert len(_ids(client.get(URL, {"deleting_within_days": "31"}))) == 7
 
 
 def test_keyset_pages_walk_everything_once_in_order(client, estate, monkeypatch):
@@ -125,7 +125,7 @@ def test_keyset_pages_walk_everything_once_in_order(client, estate, monkeypatch)
 
 def test_bad_filter_values_get_a_clear_error_not_a_crash(client, estate):
     _as(client, Role.CUSTODY_SERGEANT)
-    response = client.get(URL, {"started_from": "yesterday", "deleting_within": "-4"})
+    response = client.get(URL, {"started_from": "yesterday", "deleting_within_days": "-4"})
     assert response.status_code == 200 and response.context["page"] is None
     assert b"Enter a valid date/time" in response.content
 

@@ -30,16 +30,24 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("BWV_VAR_DIR", BASE_DIR / "var")).resolve()
 
 
 def env_bool(name: str, default: bool = False) -> bool:
+    """A yes/no setting. Anything but a clear yes or no stops the start: a typo in, say,
+    BWV_PRODUCTION must not quietly mean "no"."""
     value = os.environ.get(name)
-    if value is None or value == "":
+    if value is None or value.strip() == "":
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    text = value.strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is neither yes nor no (use 1/0, true/false)")
 
 
 def env_int(name: str, default: int) -> int:
@@ -96,6 +104,9 @@ DEBUG = env_bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env_list("BWV_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("BWV_CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = os.environ.get("BWV_SITE_URL", "http://127.0.0.1:8000")
+# The one place the force's time zone is named: what people read (pages, mail, reports), "nightly"
+# for the schedules and days for the statutory clocks. Storage is always UTC.
+TIME_ZONE = "Europe/London"
 
 INSTALLED_APPS = [
     # The admin site is ours (accounts.admin_site): staff *and* verified by the second factor.
@@ -330,7 +341,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TIMEZONE = "Europe/London"
+CELERY_TIMEZONE = TIME_ZONE  # "nightly" is a London night
 CELERY_ENABLE_UTC = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -416,7 +427,6 @@ CONTENT_SECURITY_POLICY = {
 
 # -- Internationalisation --------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
-TIME_ZONE = "Europe/London"  # display only: storage is always UTC
 USE_I18N = True
 USE_TZ = True
 

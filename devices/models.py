@@ -164,6 +164,8 @@ class Camera(models.Model):
 
     @property
     def accepts_uploads(self) -> bool:
+        """A retired or lost camera's clips are refused at the dock (a lost one may be in the
+        wrong hands); every other camera's are taken."""
         return self.status not in (CameraStatus.RETIRED, CameraStatus.LOST)
 
 

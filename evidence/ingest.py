@@ -56,7 +56,7 @@ from django.utils.dateparse import parse_datetime
 
 from blobstore import StorageUnavailable, blob_store
 from custody.services import audit_record
-from devices.models import Camera, CameraStatus, Dock
+from devices.models import Camera, Dock
 from devices.selectors import officer_holding_camera
 from evidence.clock import TIME_SOURCES, clock_suspect_reason, deletion_date, retention_days
 from evidence.crypto import (
@@ -155,7 +155,7 @@ def validate_metadata(*, dock: Dock, raw: dict[str, str]) -> ClipMetadata:
     # Another borough's camera gets the same answer as an unknown one: a dock learns nothing.
     if camera is None or camera.borough_id != dock.borough_id:
         raise IngestError(f"camera {serial!r} is not registered in this dock's borough", 403)
-    if camera.status in (CameraStatus.RETIRED, CameraStatus.LOST):
+    if not camera.accepts_uploads:
         raise IngestError(f"camera {serial!r} is {camera.get_status_display().lower()}", 403)
     started, ended = _parse_instant(raw, "start"), _parse_instant(raw, "end")
     if ended < started:
@@ -219,7 +219,7 @@ def upload_create(
         if existing is not None and skip_if_stored:
             return _upload_for_existing(dock=dock, recording=existing, metadata=metadata)
         recording_id = uuid.uuid4()
-        kek_id, wrapped = wrap_data_key(new_data_key(), recording_id=recording_id)
+        kek_id, wrapped = wrap_data_key(new_data_key(), object_id=recording_id)
         recording = Recording.objects.create(
             id=recording_id,
             camera=clip.camera,
@@ -526,8 +526,8 @@ def _append_claimed(
             413,
         )
     recording = upload.recording
-    key = unwrap_data_key(recording.wrapped_key, kek_id=recording.kek_id, recording_id=recording.id)
-    cipher = SegmentCipher(key=key, recording_id=recording.id, segment_size=recording.segment_size)
+    key = unwrap_data_key(recording.wrapped_key, kek_id=recording.kek_id, object_id=recording.id)
+    cipher = SegmentCipher(key=key, object_id=recording.id, segment_size=recording.segment_size)
     writer: _PartWriter | None = None
     try:
         if not upload.multipart_id:
@@ -544,7 +544,7 @@ def _append_claimed(
         if offset % part_plain:
             buf += open_blob(
                 key,
-                recording_id=recording.id,
+                object_id=recording.id,
                 purpose=f"pending:{upload.id}:{part_start}",
                 sealed=bytes(upload.pending),
             )
@@ -619,7 +619,7 @@ def _seal_pending(key, recording, upload, part_start: int, buf: bytearray) -> by
     if not buf:
         return b""
     return seal_blob(
-        key, recording_id=recording.id, purpose=f"pending:{upload.id}:{part_start}", data=bytes(buf)
+        key, object_id=recording.id, purpose=f"pending:{upload.id}:{part_start}", data=bytes(buf)
     )
 
 
@@ -681,7 +681,7 @@ def _finish(upload: IngestUpload, token, writer: _PartWriter, hasher) -> IngestU
     if poster:
         store.put(
             poster_key,
-            seal_blob(writer.cipher.key, recording_id=recording.id, purpose="poster", data=poster),
+            seal_blob(writer.cipher.key, object_id=recording.id, purpose="poster", data=poster),
         )
     # The clip arrives now: a suspect clock is judged against this instant, and its retention,
     # the review window and (for a suspect clock) the attribution count from it.

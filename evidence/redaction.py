@@ -188,10 +188,10 @@ def redaction_create(
         data = dest.read_bytes()
     derived_id = uuid.uuid4()
     key = new_data_key()
-    kek_id, wrapped = wrap_data_key(key, recording_id=derived_id)
+    kek_id, wrapped = wrap_data_key(key, object_id=derived_id)
     storage_key = f"derived/{derived_id}/media"
     blob_store().put(
-        storage_key, seal_blob(key, recording_id=derived_id, purpose="derived", data=data)
+        storage_key, seal_blob(key, object_id=derived_id, purpose="derived", data=data)
     )
     spec = {
         "boxes": [b.__dict__ for b in parsed],
@@ -222,10 +222,10 @@ def redaction_create(
 
 
 def derived_bytes(derived: DerivedRecording) -> bytes:
-    key = unwrap_data_key(derived.wrapped_key, kek_id=derived.kek_id, recording_id=derived.id)
+    key = unwrap_data_key(derived.wrapped_key, kek_id=derived.kek_id, object_id=derived.id)
     return open_blob(
         key,
-        recording_id=derived.id,
+        object_id=derived.id,
         purpose="derived",
         sealed=blob_store().get(derived.storage_key),
     )

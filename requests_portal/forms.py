@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import altcha
 from django import forms
@@ -111,7 +110,7 @@ class RequestForm(forms.Form):
         data = super().clean()
         day, time = data.get("incident_date"), data.get("incident_time")
         if day and time:
-            at = datetime.combine(day, time, tzinfo=ZoneInfo("Europe/London"))
+            at = datetime.combine(day, time, tzinfo=timezone.get_default_timezone())
             if at > timezone.now() + timedelta(minutes=5):
                 self.add_error("incident_date", "The incident cannot be in the future.")
             elif at < timezone.now() - timedelta(days=365 * 7):

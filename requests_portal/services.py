@@ -254,9 +254,9 @@ def identity_upload(*, req: AccessRequest, upload) -> IdentityDocument:
         raise RequestError("send a photo or scan as JPEG, PNG or PDF")
     doc_id = uuid.uuid4()
     key = new_data_key()
-    kek_id, wrapped = wrap_data_key(key, recording_id=doc_id)
+    kek_id, wrapped = wrap_data_key(key, object_id=doc_id)
     storage_key = f"identity/{doc_id}"
-    cipher = SegmentCipher(key=key, recording_id=doc_id, segment_size=ID_SEGMENT_SIZE)
+    cipher = SegmentCipher(key=key, object_id=doc_id, segment_size=ID_SEGMENT_SIZE)
     blob_store().put(storage_key, cipher.seal_all(data))
     now = timezone.now()
     with transaction.atomic():
@@ -280,13 +280,13 @@ def identity_upload(*, req: AccessRequest, upload) -> IdentityDocument:
 
 def identity_document_plaintext(document: IdentityDocument) -> Iterator[bytes]:
     """The document's bytes, decrypted a segment at a time as they are read; an altered stored
-    object raises `evidence.crypto.IntegrityError` before any of its bytes are returned."""
+    object raises `evidence.crypto.TamperedError` before any of its bytes are returned."""
     if document.segment_size:
         return plaintext_range(document, 0, document.size_bytes)
     # Sealed in one piece before documents were segmented: at most ID_MAX_BYTES, opened whole.
-    key = unwrap_data_key(document.wrapped_key, kek_id=document.kek_id, recording_id=document.id)
+    key = unwrap_data_key(document.wrapped_key, kek_id=document.kek_id, object_id=document.id)
     sealed = blob_store().get(document.storage_key)
-    return iter([open_blob(key, recording_id=document.id, purpose="identity", sealed=sealed)])
+    return iter([open_blob(key, object_id=document.id, purpose="identity", sealed=sealed)])
 
 
 @transaction.atomic

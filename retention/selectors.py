@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from common.roles import Role, user_has_role
 from evidence.models import RecordingState
@@ -46,7 +46,7 @@ def retention_report_for(*, user, now, days: int = 7) -> dict | None:
             delete_after__gt=now,
             delete_after__lte=now + timedelta(days=days),
         )
-        .annotate(day=TruncDate("delete_after", tzinfo=ZoneInfo("Europe/London")))
+        .annotate(day=TruncDate("delete_after", tzinfo=timezone.get_default_timezone()))
         .values("day")
         .annotate(count=Count("pk"), bytes=Sum("size_bytes"))
         .order_by("day")

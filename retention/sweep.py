@@ -74,10 +74,6 @@ CLAIM_LEASE = timedelta(minutes=30)
 MAX_ERRORS_KEPT = 100
 
 
-class SweepGuardTripped(Exception):
-    """The blast-radius guard stopped the run: nothing was deleted."""
-
-
 def expired_unheld(now: datetime):
     """Recordings the policy says must go now (through the partial index rec_expiry_unheld)."""
     return Recording.objects.filter(

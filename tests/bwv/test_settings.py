@@ -86,3 +86,27 @@ def test_production_refuses_to_start_without_its_secrets(tmp_path):
     assert out.returncode != 0
     assert "DJANGO_SECRET_KEY" in out.stderr
     assert not (tmp_path / "var" / "secret_key").exists()
+
+
+def test_a_yes_or_no_setting_that_is_neither_stops_the_start(tmp_path):
+    """A typo in BWV_PRODUCTION must not quietly mean "no" (a production run without its checks)."""
+    script = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'bwv.settings'; django.setup()"
+    )
+    for value, ok in [("ture", False), ("1 ", None), ("no", True), ("", True)]:
+        env = _bare_env(tmp_path, BWV_PRODUCTION=value)
+        out = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if ok is False:
+            assert out.returncode != 0
+            assert "BWV_PRODUCTION='ture' is neither yes nor no" in out.stderr
+        elif ok is None:  # "1 " is yes: a production start without its secrets refuses to start
+            assert out.returncode != 0 and "must be set when BWV_PRODUCTION=1" in out.stderr
+        else:
+            assert out.returncode == 0, out.stderr

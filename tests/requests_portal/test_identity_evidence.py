@@ -199,9 +199,9 @@ def test_a_document_sealed_in_one_piece_before_segments_still_downloads(client):
     data = b"%PDF-1.4 " + os.urandom(70000)
     doc_id = uuid.uuid4()
     key = new_data_key()
-    kek_id, wrapped = wrap_data_key(key, recording_id=doc_id)
+    kek_id, wrapped = wrap_data_key(key, object_id=doc_id)
     blob_store().put(
-        f"identity/{doc_id}", seal_blob(key, recording_id=doc_id, purpose="identity", data=data)
+        f"identity/{doc_id}", seal_blob(key, object_id=doc_id, purpose="identity", data=data)
     )
     doc = IdentityDocument.objects.create(
         id=doc_id,

@@ -7,9 +7,15 @@ RUN useradd --system --home /app --uid 1000 bwv \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bwv bwv
+COPY common common
+COPY blobstore blobstore
+COPY custody custody
 COPY devices devices
 COPY evidence evidence
 COPY retention retention
+COPY review review
+COPY estate estate
+COPY accounts accounts
 COPY requests_portal requests_portal
 RUN pip install --no-cache-dir .
 COPY manage.py ./

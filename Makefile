@@ -10,11 +10,11 @@ export BWV_SITE_URL ?= http://127.0.0.1:$(PORT)
 
 .PHONY: run install test lint format bench vendor clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml dock/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]' -e ./dock
 	touch $@
 
 ## install: virtualenv, dependencies and migrations (the set-up part of `make run`)
@@ -27,10 +27,12 @@ run: install
 	$(PY) manage.py demo_data --url $(BWV_SITE_URL)
 	BWV_PORT=$(PORT) $(VENV)/bin/honcho -f Procfile.dev start
 
-## lint: ruff, Django's checks, migrations in step with the models, compose file valid
+## lint: ruff, the layers (import-linter), Django's checks, migrations in step with the models,
+## compose file valid
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 	@if command -v docker-compose >/dev/null 2>&1; then \

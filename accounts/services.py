@@ -15,7 +15,7 @@ from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from rest_framework.authtoken.models import Token
 
-from evidence.services import audit_record
+from custody.services import audit_record
 
 BACKUP_DEVICE_NAME = "Backup codes"
 

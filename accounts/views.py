@@ -40,7 +40,7 @@ from accounts.services import (
 from common.auth import OTP_URL, staff_required
 from common.roles import Role, user_has_role
 from common.web import client_ip, safe_local_path
-from evidence.services import audit_record
+from custody.services import audit_record
 
 TOTP_CODE = re.compile(r"[0-9]{6}")
 

@@ -34,8 +34,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-ACTIONS = ["recording.viewed", "recording.ingested", "recording.flagged", "recording.erased",
-           "auth.sign_in", "camera.issued", "case.recording_added"]  # fmt: skip
+ACTIONS = [
+    "recording.viewed",
+    "recording.ingested",
+    "recording.flagged",
+    "recording.erased",
+    "auth.sign_in",
+    "camera.issued",
+    "case.recording_added",
+]
 
 
 # The append as it was before the Merkle tree (chain only), on copies of the tables: the baseline.
@@ -77,8 +84,8 @@ def _writer(k: int, n: int, chain_only: bool, start_event, done_queue) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from evidence.audit import _body_around_seq
-    from evidence.services import audit_record
+    from custody.audit import _body_around_seq
+    from custody.services import audit_record
 
     connection.ensure_connection()
     start_event.wait()
@@ -107,7 +114,7 @@ def chain_only_tables() -> None:
     """Copies of the chain's tables (columns, generated columns, indexes), for the baseline."""
     from django.db import connection
 
-    from evidence.models import AuditChainHead, AuditEvent
+    from custody.models import AuditChainHead, AuditEvent
 
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_chain_event, bench_chain_head")
@@ -130,8 +137,10 @@ def appends(total: int, writers: int, *, chain_only: bool = False) -> float:
     connections.close_all()
     ctx = multiprocessing.get_context("fork")
     start, done = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_writer, args=(k, total // writers, chain_only, start, done))
-             for k in range(writers)]  # fmt: skip
+    procs = [
+        ctx.Process(target=_writer, args=(k, total // writers, chain_only, start, done))
+        for k in range(writers)
+    ]
     for p in procs:
         p.start()
     time.sleep(2)  # every writer connected and waiting
@@ -151,9 +160,9 @@ def extend_chain(to: int) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from evidence import merkle
-    from evidence.audit import chain_hash, event_body
-    from evidence.models import AuditChainHead, AuditEvent, AuditTreeNode
+    from custody import merkle
+    from custody.audit import chain_hash, event_body
+    from custody.models import AuditChainHead, AuditEvent, AuditTreeNode
 
     head = AuditChainHead.objects.get(id=1)
     seq, prev, frontier = head.seq, head.hash, bytes(head.frontier)
@@ -164,13 +173,20 @@ def extend_chain(to: int) -> None:
         raw = cursor.connection
         with raw.cursor().copy(f"COPY {table} (seq, prev_hash, hash, body) FROM STDIN") as copy:  # noqa: S608
             for s in range(seq + 1, to + 1):
-                body = event_body(seq=s, at=at + timedelta(milliseconds=s), entry={
-                    "actor": f"sergeant.{s % 700}", "actor_id": s % 700 + 1,
-                    "action": ACTIONS[s % len(ACTIONS)], "object_type": "evidence.recording",
-                    "object_id": f"{s:036d}", "borough": "QA",
-                    "justification": "5201234/26 review for a charging decision",
-                    "detail": {"ip": "10.0.0.1"},
-                })  # fmt: skip
+                body = event_body(
+                    seq=s,
+                    at=at + timedelta(milliseconds=s),
+                    entry={
+                        "actor": f"sergeant.{s % 700}",
+                        "actor_id": s % 700 + 1,
+                        "action": ACTIONS[s % len(ACTIONS)],
+                        "object_type": "evidence.recording",
+                        "object_id": f"{s:036d}",
+                        "borough": "QA",
+                        "justification": "5201234/26 review for a charging decision",
+                        "detail": {"ip": "10.0.0.1"},
+                    },
+                )
                 digest = chain_hash(prev, body)
                 copy.write_row((s, prev, digest, body))
                 frontier, made = merkle.append_leaf(
@@ -192,7 +208,7 @@ def serialised_events() -> list[bytes]:
     """prev_hash + body of every event, the exact bytes the chain hashes."""
     from django.db import connection
 
-    from evidence.models import AuditEvent
+    from custody.models import AuditEvent
 
     table = AuditEvent._meta.db_table
     out: list[bytes] = []
@@ -212,7 +228,7 @@ def raw_hashing(data: list[bytes]) -> float:
 
 
 def verification(expected: int) -> float:
-    from evidence.audit import audit_verify
+    from custody.audit import audit_verify
 
     t0 = time.perf_counter()
     report = audit_verify()
@@ -241,7 +257,7 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         from django.db import connection
 
-        from evidence.audit import audit_head, checkpoint_write
+        from custody.audit import audit_head, checkpoint_write
 
         with connection.cursor() as cursor:
             cursor.execute("SHOW fsync")

@@ -130,7 +130,7 @@ def run_docks(server: str, key: str, jobs: list[tuple[str, Path]]) -> float:
             [
                 sys.executable,
                 "-m",
-                "devices.dock",
+                "bwv_dock",
                 "--server",
                 server,
                 "--camera",
@@ -143,7 +143,7 @@ def run_docks(server: str, key: str, jobs: list[tuple[str, Path]]) -> float:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for serial, folder in jobs
     ]
     for proc in procs:
@@ -185,10 +185,12 @@ def main() -> None:
 
         def camera_with_officer(n: int) -> str:
             camera = Camera.objects.create(serial=f"BENCH-{n:04d}", borough=harrow)
-            officer = Officer.objects.create(collar_number=f"B{n:04d}QA", first_name="Bench",
-                                             last_name=str(n), borough=harrow)  # fmt: skip
-            camera_issue(camera=camera, officer=officer, actor=admin,
-                         at=timezone.now() - timedelta(days=1))  # fmt: skip
+            officer = Officer.objects.create(
+                collar_number=f"B{n:04d}QA", first_name="Bench", last_name=str(n), borough=harrow
+            )
+            camera_issue(
+                camera=camera, officer=officer, actor=admin, at=timezone.now() - timedelta(days=1)
+            )
             return camera.serial
 
         def clip_folder(name: str, size: int) -> Path:
@@ -196,8 +198,11 @@ def main() -> None:
             folder.mkdir()
             make_file(folder / "CLIP.MP4", size)
             start = timezone.now() - timedelta(hours=1)
-            (folder / "CLIP.json").write_text(json.dumps(
-                {"start": start.isoformat(), "end": (start + timedelta(seconds=2)).isoformat()}))  # fmt: skip
+            (folder / "CLIP.json").write_text(
+                json.dumps(
+                    {"start": start.isoformat(), "end": (start + timedelta(seconds=2)).isoformat()}
+                )
+            )
             return folder
 
         size = args.size_mib * MiB
@@ -224,10 +229,25 @@ def main() -> None:
         port = free_port()
         server = f"http://127.0.0.1:{port}"
         gunicorn = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "bwv.wsgi:application", "--bind", f"127.0.0.1:{port}",
-             "--workers", "2", "--threads", "4", "--timeout", "600", "--log-level", "warning"],
-            cwd=ROOT, env=os.environ.copy(),
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "bwv.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--timeout",
+                "600",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=os.environ.copy(),
+        )
         try:
             for _ in range(200):
                 try:
@@ -258,8 +278,10 @@ def main() -> None:
                 cpu["ours"] = min(cpu["ours"], used)
                 rss_large = max(rss_large, sampler.peak)
             # 20 docks at once.
-            jobs = [(camera_with_officer(100 + i), clip_folder(f"dock{i}", args.dock_size_mib * MiB))
-                    for i in range(args.docks)]  # fmt: skip
+            jobs = [
+                (camera_with_officer(100 + i), clip_folder(f"dock{i}", args.dock_size_mib * MiB))
+                for i in range(args.docks)
+            ]
             with sampler:
                 docks_s = run_docks(server, key, jobs)
             rss_docks = sampler.peak

@@ -38,12 +38,20 @@ def load(rows: int) -> None:
     for b in boroughs:
         for i in range(20):
             cameras.append(Camera.objects.create(serial=f"BENCH-{b.code}-{i:03d}", borough=b))
-            officers.append(Officer.objects.create(collar_number=f"{i:03d}{b.code}B", first_name="B",
-                                                   last_name=f"Officer{i}", borough=b))  # fmt: skip
+            officers.append(
+                Officer.objects.create(
+                    collar_number=f"{i:03d}{b.code}B",
+                    first_name="B",
+                    last_name=f"Officer{i}",
+                    borough=b,
+                )
+            )
     base = datetime(2026, 11, 1, tzinfo=UTC)
-    columns = ("id, camera_id, borough_id, officer_id, state, started_at, ended_at, "
-               "duration_seconds, size_bytes, sha256, original_filename, media_info, storage_key, "
-               "poster_key, segment_size, kek_id, delete_after, created_at, held")  # fmt: skip
+    columns = (
+        "id, camera_id, borough_id, officer_id, state, started_at, ended_at, "
+        "duration_seconds, size_bytes, sha256, original_filename, media_info, storage_key, "
+        "poster_key, segment_size, kek_id, delete_after, created_at, held"
+    )
     with connection.cursor() as cursor:
         raw = cursor.cursor  # psycopg 3
         with raw.copy(f"COPY evidence_recording ({columns}) FROM STDIN") as copy:
@@ -52,12 +60,29 @@ def load(rows: int) -> None:
                 officer = officers[n % len(officers)]
                 start = base - timedelta(seconds=n * 2.5)
                 rid = uuid.UUID(int=n + 1, version=4)
-                copy.write_row((
-                    rid, cam.pk, cam.borough_id, officer.pk, "available", start,
-                    start + timedelta(seconds=60), 60.0, 50_000_000, f"{n:064x}", "CLIP.MP4", "{}",
-                    f"recordings/{rid}/media", "", 1 << 20, "bench", start + timedelta(days=31),
-                    start, False,
-                ))  # fmt: skip
+                copy.write_row(
+                    (
+                        rid,
+                        cam.pk,
+                        cam.borough_id,
+                        officer.pk,
+                        "available",
+                        start,
+                        start + timedelta(seconds=60),
+                        60.0,
+                        50_000_000,
+                        f"{n:064x}",
+                        "CLIP.MP4",
+                        "{}",
+                        f"recordings/{rid}/media",
+                        "",
+                        1 << 20,
+                        "bench",
+                        start + timedelta(days=31),
+                        start,
+                        False,
+                    )
+                )
         cursor.execute("ANALYZE evidence_recording")
 
 
@@ -70,8 +95,10 @@ def timed(client, url: str, repeat: int) -> dict:
         samples.append((time.perf_counter() - t0) * 1000)
         assert response.status_code == 200, (url, response.status_code)
     samples.sort()
-    return {"p50_ms": round(statistics.median(samples), 1),
-            "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 1)}  # fmt: skip
+    return {
+        "p50_ms": round(statistics.median(samples), 1),
+        "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 1),
+    }
 
 
 def main() -> None:
@@ -94,7 +121,7 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         from common.roles import Role
         from evidence.models import Recording
-        from evidence.selectors import _encode_cursor
+        from review.selectors import _encode_cursor
         from tests import factories as f
 
         t0 = time.perf_counter()
@@ -119,7 +146,7 @@ def main() -> None:
             "ours_deep": timed(ours, f"/recordings/?cursor={deep_cursor}", args.repeat),
             "ours_filtered": timed(
                 sergeant, f"/recordings/?flagged=no&camera={harrow_cam}", args.repeat
-            ),  # fmt: skip
+            ),
             "admin_first": timed(admin, "/admin/evidence/recording/", args.repeat),
             "admin_deep": timed(admin, f"/admin/evidence/recording/?p={deep_page}", args.repeat),
         }

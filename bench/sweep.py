@@ -71,7 +71,7 @@ def make_recordings(n: int, *, prefix: str, camera, dock) -> list[str]:
                 kek_id="bench",
                 wrapped_key=b"\x00" * 60,
                 delete_after=start + timedelta(days=31),
-            )  # fmt: skip
+            )
         )
         if len(rows) == 5000:
             Recording.objects.bulk_create(rows)
@@ -124,8 +124,11 @@ def main() -> None:
         keys = make_recordings(args.n, prefix="bench/rec", camera=camera, dock=dock)
         put_objects(store, keys)
         t0 = time.perf_counter()
-        run = sweep_expired_recordings(batch_size=args.batch_size, triggered_by="bench",
-                                       override_reason="benchmark: the whole estate is expired")  # fmt: skip
+        run = sweep_expired_recordings(
+            batch_size=args.batch_size,
+            triggered_by="bench",
+            override_reason="benchmark: the whole estate is expired",
+        )
         ours_s = time.perf_counter() - t0
         assert run.deleted == args.n, (run.deleted, run.failed, run.errors[:3])
         assert store.size(keys[0]) is None and store.size(keys[-1]) is None
@@ -136,8 +139,9 @@ def main() -> None:
         for n in (args.mem_small, args.mem_large):
             make_recordings(n, prefix=f"bench/mem{n}", camera=camera, dock=dock)
             tracemalloc.start()
-            run = sweep_expired_recordings(batch_size=args.batch_size, triggered_by="bench",
-                                           override_reason="benchmark")  # fmt: skip
+            run = sweep_expired_recordings(
+                batch_size=args.batch_size, triggered_by="bench", override_reason="benchmark"
+            )
             peaks[n] = tracemalloc.get_traced_memory()[1]
             tracemalloc.stop()
             assert run.deleted == n

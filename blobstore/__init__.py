@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files.storage import storages
 
 
 class StorageUnavailable(Exception):
@@ -152,8 +153,9 @@ class LocalBlobStore(BlobStore):
         partial = self._partial(key, upload_id)
         expected = sum(int(etag.rsplit("-", 1)[1]) for _n, etag in parts)
         if partial.stat().st_size != expected:
-            raise StorageUnavailable(f"upload {upload_id} has {partial.stat().st_size} bytes, "
-                                     f"expected {expected}")  # fmt: skip
+            raise StorageUnavailable(
+                f"upload {upload_id} has {partial.stat().st_size} bytes, expected {expected}"
+            )
         os.replace(partial, self._path(key))
 
     def multipart_abort(self, key: str, upload_id: str) -> None:
@@ -170,14 +172,12 @@ class LocalBlobStore(BlobStore):
 class S3BlobStore(BlobStore):
     def __init__(self):
         # Reuse the configured django-storages backend: one place says how to reach S3.
-        from django.core.files.storage import storages
-
         storage = storages.create_storage(settings.STORAGES["default"])
         self.client = storage.connection.meta.client
         self.bucket = storage.bucket_name
 
     def _call(self, fn, **kwargs):
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError  # only with S3 configured
 
         try:
             return fn(Bucket=self.bucket, **kwargs)

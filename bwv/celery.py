@@ -34,7 +34,7 @@ app.conf.beat_schedule = {
     # chain (against a wholesale rewrite or a cut-off tail) at most 10 minutes after they happen.
     # Writes nothing when no event has been added since the last one.
     "audit-checkpoint": {
-        "task": "evidence.tasks.audit_checkpoint_task",
+        "task": "custody.tasks.audit_checkpoint_task",
         "schedule": crontab(minute="*/10"),
     },
     # Verification e-mails that failed (mail server down) are sent again every quarter hour: a

@@ -30,16 +30,24 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("BWV_VAR_DIR", BASE_DIR / "var")).resolve()
 
 
 def env_bool(name: str, default: bool = False) -> bool:
+    """A yes/no setting. Anything but a clear yes or no stops the start: a typo in, say,
+    BWV_PRODUCTION must not quietly mean "no"."""
     value = os.environ.get(name)
-    if value is None or value == "":
+    if value is None or value.strip() == "":
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    text = value.strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is neither yes nor no (use 1/0, true/false)")
 
 
 def env_int(name: str, default: int) -> int:
@@ -96,6 +104,9 @@ DEBUG = env_bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env_list("BWV_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("BWV_CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = os.environ.get("BWV_SITE_URL", "http://127.0.0.1:8000")
+# The one place the force's time zone is named: what people read (pages, mail, reports), "nightly"
+# for the schedules and days for the statutory clocks. Storage is always UTC.
+TIME_ZONE = "Europe/London"
 
 INSTALLED_APPS = [
     # The admin site is ours (accounts.admin_site): staff *and* verified by the second factor.
@@ -117,13 +128,17 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    # Ours, from the bottom of the stack up (each imports only those above it in this list).
     "common",
-    "bwv",
-    "accounts",
+    "custody",
     "devices",
     "evidence",
     "retention",
+    "review",
+    "estate",
+    "accounts",
     "requests_portal",
+    "bwv",
 ]
 
 MIDDLEWARE = [
@@ -197,12 +212,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # -- Cache (rate limits, locks) ------------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": REDIS_URL}}  # fmt: skip
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 else:
     # Embedded: a file cache is shared by web, worker and beat without a server.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                          "LOCATION": str(VAR_DIR / "cache")}}  # fmt: skip
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 
 # -- Media storage -------------------------------------------------------------------------------
 S3_BUCKET = os.environ.get("BWV_S3_BUCKET", "")
@@ -254,6 +274,10 @@ for _item in _keks.split(","):
 BWV_KEK_CURRENT = _keks.split(",")[0].strip().partition(":")[0]
 
 # -- Retention -----------------------------------------------------------------------------------
+# Apps never import an app above them (import-linter, `make lint`). The footage store dates each
+# new recording with the retention period, which is the retention app's to say (its default
+# policy): it asks through the function named here, the one place the two are wired together.
+BWV_RETENTION_PERIOD = "retention.selectors.default_retention_days"
 BWV_RETENTION_DAYS = env_int("BWV_RETENTION_DAYS", 31)
 # Every recording is kept at least this many days after it reached the server, however old its
 # start, so a camera docked late is not erased before anyone could look at it. 0 switches it off.
@@ -334,7 +358,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TIMEZONE = "Europe/London"
+CELERY_TIMEZONE = TIME_ZONE  # "nightly" is a London night
 CELERY_ENABLE_UTC = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -344,7 +368,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
         "OPTIONS": {"min_length": 12},
-    },  # fmt: skip
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -423,7 +447,6 @@ CONTENT_SECURITY_POLICY = {
 
 # -- Internationalisation --------------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
-TIME_ZONE = "Europe/London"  # display only: storage is always UTC
 USE_I18N = True
 USE_TZ = True
 

@@ -11,6 +11,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
+from blobstore import blob_store
+from bwv.celery import app
 from common.auth import staff_required
 from common.roles import Role, user_has_role
 
@@ -25,15 +27,11 @@ def _check_database() -> str:
 
 
 def _check_storage() -> str:
-    from blobstore import blob_store
-
     blob_store().check()
     return "ok"
 
 
 def _check_broker() -> str:
-    from bwv.celery import app
-
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=3)
     return "ok"
@@ -44,8 +42,11 @@ def _check_broker() -> str:
 def healthz(request):
     """Reports whether the database, the media storage and the task broker answer. 503 if not."""
     report, healthy = {}, True
-    for name, check in (("database", _check_database), ("storage", _check_storage),
-                        ("broker", _check_broker)):  # fmt: skip
+    for name, check in (
+        ("database", _check_database),
+        ("storage", _check_storage),
+        ("broker", _check_broker),
+    ):
         try:
             report[name] = check()
         except Exception as exc:
@@ -54,8 +55,9 @@ def healthz(request):
             log.warning("healthz %s failed (%s): %r", name, ref, exc)
             report[name] = f"error {ref}"
             healthy = False
-    return JsonResponse({"status": "ok" if healthy else "error", **report},
-                        status=200 if healthy else 503)  # fmt: skip
+    return JsonResponse(
+        {"status": "ok" if healthy else "error", **report}, status=200 if healthy else 503
+    )
 
 
 @staff_required

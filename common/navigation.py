@@ -44,7 +44,7 @@ SECTIONS = (
         permission="evidence.view_recording",
     ),
     Section(
-        "cases", "Cases", "case-list", ("/cases/", "/audit/cases/"), permission="evidence.view_case"
+        "cases", "Cases", "case-list", ("/cases/", "/audit/cases/"), permission="review.view_case"
     ),
     Section(
         "exports", "Exports", "export-list", ("/exports/",), permission="evidence.export_recording"

@@ -22,11 +22,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.CUSTODY_SERGEANT: [
         "evidence.view_recording",
         "evidence.flag_recording",
-        "evidence.view_case",
-        "evidence.add_case",
-        "evidence.change_case",
+        "review.view_case",
+        "review.add_case",
+        "review.change_case",
         "evidence.export_recording",
-        "evidence.view_auditevent",
+        "custody.view_auditevent",
         "retention.view_hold",
     ],
     Role.BOROUGH_ADMIN: [
@@ -45,13 +45,13 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "devices.add_unit",
         "devices.change_unit",
         "evidence.view_recording",
-        "evidence.view_auditevent",
-    ],  # fmt: skip
+        "custody.view_auditevent",
+    ],
     Role.DISCLOSURE_OFFICER: [
         "evidence.view_recording",
-        "evidence.view_case",
+        "review.view_case",
         "evidence.export_recording",
-        "evidence.view_auditevent",
+        "custody.view_auditevent",
         "requests_portal.view_accessrequest",
         "requests_portal.change_accessrequest",
         "requests_portal.approve_accessrequest",
@@ -63,6 +63,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 
 def roles_sync(**kwargs) -> None:
     """Create the role groups and give them their permissions (idempotent; runs after migrate)."""
+    # Imported here: this module is loaded while the apps are (accounts/apps.py), before models
+    # can be.
     from django.contrib.auth.models import Group, Permission
 
     for role, perms in ROLE_PERMISSIONS.items():

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from common.admin import ReadOnlyAdmin
-from devices.models import Borough, Camera, CameraAssignment, Dock, Officer, Unit
+from devices.models import Borough, Camera, CameraAssignment, Dock, Force, Officer, Unit
 
 
 @admin.register(Borough)
@@ -47,3 +47,16 @@ class DockAdmin(admin.ModelAdmin):
     list_display = ["name", "station", "borough", "key_id", "revoked_at", "last_seen_at"]
     list_select_related = ["borough"]
     readonly_fields = ["key_id", "key_hash", "key_rotated_at", "revoked_at", "last_seen_at"]
+
+
+@admin.register(Force)
+class ForceAdmin(admin.ModelAdmin):
+    """The force's own figures (its camera target): one row, changed here, never added or removed."""
+
+    list_display = ["__str__", "camera_target"]
+
+    def has_add_permission(self, request):
+        return not Force.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -12,6 +12,23 @@ from django.db import models
 from django.db.models import Q
 
 
+class Force(models.Model):
+    """The force as a whole (one row): what it aims for across its boroughs and departments.
+
+    Boroughs carry their own camera targets; the force's target also counts specialist departments
+    (overt firearms officers and others), so it is set here as data, not summed."""
+
+    camera_target = models.PositiveIntegerField(
+        default=0, help_text="Cameras the force means to have in use, e.g. 22,000 for the Met"
+    )
+
+    class Meta:
+        verbose_name = "force"
+
+    def __str__(self) -> str:
+        return f"force (target {self.camera_target} cameras)"
+
+
 class Borough(models.Model):
     """A Basic Command Unit area of the force; every camera, officer and recording belongs to one."""
 
@@ -34,9 +51,13 @@ class Unit(models.Model):
 
     name = models.CharField(max_length=120)
     borough = models.ForeignKey(
-        Borough, null=True, blank=True, on_delete=models.PROTECT, related_name="units",
+        Borough,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="units",
         help_text="Empty for force-wide specialist departments",
-    )  # fmt: skip
+    )
     specialist = models.BooleanField(default=False)
 
     class Meta:
@@ -67,9 +88,12 @@ class Officer(models.Model):
     """
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="officer",
-    )  # fmt: skip
+    )
     collar_number = models.CharField(max_length=20, unique=True)
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
@@ -140,6 +164,8 @@ class Camera(models.Model):
 
     @property
     def accepts_uploads(self) -> bool:
+        """A retired or lost camera's clips are refused at the dock (a lost one may be in the
+        wrong hands); every other camera's are taken."""
         return self.status not in (CameraStatus.RETIRED, CameraStatus.LOST)
 
 
@@ -203,6 +229,11 @@ class Dock(models.Model):
 
     def __str__(self) -> str:
         return f"{self.station} / {self.name}"
+
+    @property
+    def audit_label(self) -> str:
+        """How the audit log names a dock that acts (custody's actor protocol)."""
+        return f"dock:{self.key_id}"
 
     @property
     def is_active(self) -> bool:

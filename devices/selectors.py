@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db.models import Min, Q, QuerySet
+from django.http import Http404
 
 from common.roles import Role, user_has_role
 from devices.models import (
     Borough,
     Camera,
     CameraAssignment,
-    CameraStatus,
     Dock,
     LostCameraAlert,
     Officer,
@@ -102,8 +102,6 @@ def dock_list_for(*, user) -> QuerySet[Dock]:
 
 
 def _get_or_404(queryset, pk):
-    from django.http import Http404
-
     obj = queryset.filter(pk=pk).first() if str(pk).isdigit() else None
     if obj is None:
         raise Http404
@@ -131,92 +129,3 @@ def lost_alert_list_for(*, user) -> QuerySet[LostCameraAlert]:
 
 
 # -- Roll-out and estate dashboards -----------------------------------------------------------------
-
-FORCE_TARGET = 22_000
-
-
-def estate_figures(*, user, now: datetime, undocked_days: int = 7) -> dict:
-    """Every table behind the dashboard's charts, scoped to the user's boroughs."""
-    from zoneinfo import ZoneInfo
-
-    from django.db.models import Count, FloatField, Sum
-    from django.db.models.functions import Coalesce, TruncDate
-
-    from evidence.models import Recording, RecordingState
-    from retention.models import SweepRun
-
-    boroughs = boroughs_for(user=user)
-    london = ZoneInfo("Europe/London")
-    issued = dict(
-        CameraAssignment.objects.filter(returned_at__isnull=True, camera__borough__in=boroughs)
-        .values_list("camera__borough")
-        .annotate(n=Count("pk"))
-    )
-    registered = dict(
-        Camera.objects.filter(borough__in=boroughs)
-        .exclude(status=CameraStatus.RETIRED)
-        .values_list("borough")
-        .annotate(n=Count("pk"))
-    )
-    rollout = [
-        {"borough": b.name, "code": b.code, "issued": issued.get(b.pk, 0),
-         "registered": registered.get(b.pk, 0), "target": b.target_cameras,
-         "go_live": b.go_live_date.isoformat() if b.go_live_date else ""}
-        for b in boroughs.order_by("name")
-    ]  # fmt: skip
-    recordings = Recording.objects.filter(borough__in=boroughs)
-    since = now - timedelta(days=30)
-    uploads = [
-        {"day": row["day"].isoformat(), "uploads": row["n"],
-         "hours": round((row["seconds"] or 0) / 3600, 2)}
-        for row in recordings.filter(available_at__gte=since)
-        .annotate(day=TruncDate("available_at", tzinfo=london))
-        .values("day")
-        .annotate(n=Count("pk"), seconds=Coalesce(Sum("duration_seconds"), 0.0,
-                                                  output_field=FloatField()))
-        .order_by("day")
-    ]  # fmt: skip
-    live = recordings.filter(state=RecordingState.AVAILABLE)
-    per_borough = {
-        row["borough__name"]: row
-        for row in live.values("borough__name").annotate(
-            n=Count("pk"), bytes=Sum("size_bytes"), held=Count("pk", filter=Q(held=True))
-        )
-    }
-    storage = [
-        {"borough": name, "recordings": row["n"], "gib": round((row["bytes"] or 0) / 2**30, 3)}
-        for name, row in sorted(per_borough.items())
-    ]
-    flagged = [
-        {"borough": name, "held": row["held"], "recordings": row["n"],
-         "share_percent": round(100 * row["held"] / row["n"], 1) if row["n"] else 0.0}
-        for name, row in sorted(per_borough.items())
-    ]  # fmt: skip
-    deletions = [
-        {"night": run.started_at.astimezone(london).date().isoformat(), "deleted": run.deleted,
-         "failed": run.failed, "status": run.status}
-        for run in SweepRun.objects.filter(started_at__gte=since, dry_run=False).order_by("started_at")
-    ]  # fmt: skip
-    overdue = [
-        {"borough": row["borough__name"], "overdue": row["n"]}
-        for row in recordings.filter(
-            state__in=[RecordingState.AVAILABLE, RecordingState.DELETING], held=False,
-            delete_after__lt=now - timedelta(days=1),
-        ).values("borough__name").annotate(n=Count("pk")).order_by("borough__name")
-    ]  # fmt: skip
-    cutoff = now - timedelta(days=undocked_days)
-    undocked = [
-        {"serial": c.serial, "borough": c.borough.name, "status": c.get_status_display(),
-         "last_docked": c.last_docked_at.isoformat() if c.last_docked_at else "never"}
-        for c in Camera.objects.filter(borough__in=boroughs)
-        .exclude(status__in=[CameraStatus.RETIRED, CameraStatus.LOST])
-        .filter(Q(last_docked_at__lt=cutoff) | Q(last_docked_at__isnull=True))
-        .select_related("borough").order_by("last_docked_at", "serial")[:500]
-    ]  # fmt: skip
-    total_issued = sum(r["issued"] for r in rollout)
-    return {
-        "rollout": rollout, "uploads": uploads, "storage": storage, "flagged": flagged,
-        "deletions": deletions, "overdue": overdue, "undocked": undocked,
-        "total_issued": total_issued, "force_target": FORCE_TARGET,
-        "undocked_days": undocked_days,
-    }  # fmt: skip

@@ -4,15 +4,21 @@ history are appended to, never edited (closing an open assignment is the one cha
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from common.roles import Role
+from custody.services import audit_record
 from devices.models import (
     Borough,
     Camera,
@@ -26,7 +32,6 @@ from devices.models import (
     Rank,
     Unit,
 )
-from evidence.services import audit_record
 
 
 class CameraError(Exception):
@@ -39,14 +44,19 @@ def _new_dock_key() -> tuple[str, str, str]:
     return key_id, key, hashlib.sha256(key.encode()).hexdigest()
 
 
-def _status_change(camera: Camera, to_status: str, *, actor, reason: str, at=None,
-                   detail: dict | None = None) -> None:  # fmt: skip
+def _status_change(
+    camera: Camera, to_status: str, *, actor, reason: str, at=None, detail: dict | None = None
+) -> None:
     at = at or timezone.now()
     CameraStatusChange.objects.create(
-        camera=camera, from_status=camera.status, to_status=to_status, reason=reason,
-        changed_by=actor if getattr(actor, "pk", None) else None, changed_at=at,
+        camera=camera,
+        from_status=camera.status,
+        to_status=to_status,
+        reason=reason,
+        changed_by=actor if getattr(actor, "pk", None) else None,
+        changed_at=at,
         detail=detail or {},
-    )  # fmt: skip
+    )
     camera.status, camera.status_reason, camera.status_changed_at = to_status, reason, at
     camera.save(update_fields=["status", "status_reason", "status_changed_at"])
 
@@ -78,7 +88,7 @@ def camera_issue(
     held = (
         CameraAssignment.objects.filter(
             officer=officer, returned_at__isnull=True, camera__kind=camera.kind
-        )  # fmt: skip
+        )
         .exclude(camera=camera)
         .select_related("camera")
         .first()
@@ -112,11 +122,17 @@ def camera_issue(
         reason="checked out from the pool" if pool else f"issued to {officer.collar_number}",
     )
     audit_record(
-        actor=actor, action="camera.checked_out" if pool else "camera.issued", obj=camera,
+        actor=actor,
+        action="camera.checked_out" if pool else "camera.issued",
+        obj=camera,
         borough=camera.borough,
-        detail={"officer": officer.collar_number, "at": at.isoformat(), "note": note,
-                "second_camera": held.camera.serial if held else None},
-    )  # fmt: skip
+        detail={
+            "officer": officer.collar_number,
+            "at": at.isoformat(),
+            "note": note,
+            "second_camera": held.camera.serial if held else None,
+        },
+    )
     return assignment
 
 
@@ -138,13 +154,20 @@ def camera_return(
         returned_at=at, returned_by=actor
     )
     if camera.status == CameraStatus.ISSUED:
-        _status_change(camera, CameraStatus.IN_STOCK, actor=actor, at=at,
-                       reason=note or ("checked in" if pool else "returned"))  # fmt: skip
+        _status_change(
+            camera,
+            CameraStatus.IN_STOCK,
+            actor=actor,
+            at=at,
+            reason=note or ("checked in" if pool else "returned"),
+        )
     audit_record(
-        actor=actor, action="camera.checked_in" if pool else "camera.returned", obj=camera,
+        actor=actor,
+        action="camera.checked_in" if pool else "camera.returned",
+        obj=camera,
         borough=camera.borough,
         detail={"officer": assignment.officer.collar_number, "at": at.isoformat(), "note": note},
-    )  # fmt: skip
+    )
     assignment.returned_at = at
     return assignment
 
@@ -229,18 +252,22 @@ TRANSITIONS = {
 }
 
 
-def camera_unfinished_uploads(camera: Camera):
-    from evidence.models import IngestUpload
+@dataclass(frozen=True)
+class CameraFootage:
+    """What the footage store knows of a camera, for the lifecycle's rules (the caller asks the
+    store: `evidence.selectors.camera_footage`): how many uploads of its clips are unfinished, and
+    when its last uploaded clip started."""
 
-    return IngestUpload.objects.filter(
-        recording__camera=camera, state=IngestUpload.State.ACTIVE
-    ) | IngestUpload.objects.filter(metadata__camera=camera.serial, state=IngestUpload.State.ACTIVE)
+    unfinished_uploads: int
+    last_clip_started_at: datetime | None
 
 
 @transaction.atomic
-def camera_set_status(*, camera: Camera, status: str, actor, reason: str) -> Camera:
+def camera_set_status(
+    *, camera: Camera, status: str, actor, reason: str, footage: CameraFootage
+) -> Camera:
     """Move a camera along its lifecycle with a reason. Reporting it lost closes its assignment
-    and raises an alert; retiring it needs every clip uploaded and verified."""
+    and raises an alert; retiring it needs every clip uploaded and verified (`footage`)."""
     reason = reason.strip()
     if not reason:
         raise CameraError("say why (the reason is kept with the camera's history)")
@@ -254,7 +281,7 @@ def camera_set_status(*, camera: Camera, status: str, actor, reason: str) -> Cam
         )
     now = timezone.now()
     if status == CameraStatus.RETIRED:
-        pending = camera_unfinished_uploads(camera).count()
+        pending = footage.unfinished_uploads
         last_return = (
             camera.assignments.exclude(returned_at__isnull=True)
             .order_by("-returned_at")
@@ -285,7 +312,14 @@ def camera_set_status(*, camera: Camera, status: str, actor, reason: str) -> Cam
         detail={"holder": open_assignment.officer.collar_number if open_assignment else None},
     )
     if status == CameraStatus.LOST:
-        _lost_alert(camera=camera, actor=actor, reason=reason, holder=open_assignment, at=now)
+        _lost_alert(
+            camera=camera,
+            actor=actor,
+            reason=reason,
+            holder=open_assignment,
+            at=now,
+            footage=footage,
+        )
     elif camera.lost_alerts.filter(closed_at__isnull=True).exists():
         camera.lost_alerts.filter(closed_at__isnull=True).update(
             closed_at=now, closed_reason=reason
@@ -293,31 +327,38 @@ def camera_set_status(*, camera: Camera, status: str, actor, reason: str) -> Cam
     return camera
 
 
-def _lost_alert(*, camera: Camera, actor, reason: str, holder, at) -> LostCameraAlert:
-    from django.core.mail import send_mail
-
-    from evidence.models import Recording
-
+def _lost_alert(
+    *, camera: Camera, actor, reason: str, holder, at, footage: CameraFootage
+) -> LostCameraAlert:
     since = camera.last_docked_at
     holders = camera.assignments.select_related("officer")
     if since is not None:
         holders = holders.filter(Q(returned_at__isnull=True) | Q(returned_at__gte=since))
-    last_clip = Recording.objects.filter(camera=camera).order_by("-started_at").first()
     summary = {
         "last_docked_at": since.isoformat() if since else None,
         "footage_at_risk_from": (since or camera.created_at).isoformat(),
         "holders_since_last_dock": [
-            {"officer": a.officer.display_name, "from": a.issued_at.isoformat(),
-             "to": a.returned_at.isoformat() if a.returned_at else at.isoformat()}
+            {
+                "officer": a.officer.display_name,
+                "from": a.issued_at.isoformat(),
+                "to": a.returned_at.isoformat() if a.returned_at else at.isoformat(),
+            }
             for a in holders.order_by("issued_at")[:50]
         ],
-        "unfinished_uploads": camera_unfinished_uploads(camera).count(),
-        "last_uploaded_clip_started": last_clip.started_at.isoformat() if last_clip else None,
-    }  # fmt: skip
+        "unfinished_uploads": footage.unfinished_uploads,
+        "last_uploaded_clip_started": (
+            footage.last_clip_started_at.isoformat() if footage.last_clip_started_at else None
+        ),
+    }
     alert = LostCameraAlert.objects.create(
-        camera=camera, borough=camera.borough, raised_at=at, raised_by=actor, reason=reason,
-        last_docked_at=since, summary=summary,
-    )  # fmt: skip
+        camera=camera,
+        borough=camera.borough,
+        raised_at=at,
+        raised_by=actor,
+        reason=reason,
+        last_docked_at=since,
+        summary=summary,
+    )
     recipients = _borough_admin_emails(camera.borough)
     body = (
         f"Camera {camera.serial} ({camera.borough}) was reported lost: {reason}\n"
@@ -329,18 +370,19 @@ def _lost_alert(*, camera: Camera, actor, reason: str, holder, at) -> LostCamera
     for h in summary["holders_since_last_dock"]:
         body += f"Held by {h['officer']} from {h['from']} to {h['to']}\n"
     if recipients:
-        transaction.on_commit(lambda: send_mail(
-            f"Lost camera {camera.serial}: possible data breach", body, None, recipients,
-            fail_silently=True,
-        ))  # fmt: skip
+        transaction.on_commit(
+            lambda: send_mail(
+                f"Lost camera {camera.serial}: possible data breach",
+                body,
+                None,
+                recipients,
+                fail_silently=True,
+            )
+        )
     return alert
 
 
 def _borough_admin_emails(borough: Borough) -> list[str]:
-    from django.contrib.auth import get_user_model
-
-    from common.roles import Role
-
     users = (
         get_user_model()
         .objects.filter(groups__name=Role.BOROUGH_ADMIN, officer__borough=borough, is_active=True)
@@ -372,9 +414,6 @@ _NO = {"no", "n", "false", "0", ""}
 
 
 def _read_csv(text: str, required: list[str]) -> list[dict]:
-    import csv
-    import io
-
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in required if c not in header]
@@ -460,8 +499,11 @@ def cameras_import(*, text: str, borough: Borough, actor) -> int:
     kinds = {v: v for v in CameraKind.values} | {
         label.lower(): v for v, label in CameraKind.choices
     }
-    existing = set(Camera.objects.filter(serial__in=[r["serial"] for r in rows])
-                   .values_list("serial", flat=True))  # fmt: skip
+    existing = set(
+        Camera.objects.filter(serial__in=[r["serial"] for r in rows]).values_list(
+            "serial", flat=True
+        )
+    )
     errors, seen, new = [], {}, []
     for number, row in enumerate(rows, 2):
         serial = row["serial"]
@@ -485,9 +527,16 @@ def cameras_import(*, text: str, borough: Borough, actor) -> int:
         if problems:
             errors.append(RowError(number, "; ".join(problems)))
         else:
-            new.append(Camera(serial=serial, model=row.get("model", ""), kind=kind,
-                              shared_pool=pool in _YES, firmware=row.get("firmware", ""),
-                              borough=borough))  # fmt: skip
+            new.append(
+                Camera(
+                    serial=serial,
+                    model=row.get("model", ""),
+                    kind=kind,
+                    shared_pool=pool in _YES,
+                    firmware=row.get("firmware", ""),
+                    borough=borough,
+                )
+            )
         seen.setdefault(serial, number)
     if errors:
         raise ImportRefused(errors)

@@ -122,19 +122,52 @@ class LocalServices:
             run_as = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
         port = _free_ports(1)[0]
         subprocess.run(
-            [bindir / "initdb", "-D", data, "-U", "bwv", "--auth=trust", "-E", "UTF8",
-             "--no-locale", "--no-sync"],
-            check=True, stdout=subprocess.DEVNULL, cwd=self.tmp, **run_as,
-        )  # fmt: skip
+            [
+                bindir / "initdb",
+                "-D",
+                data,
+                "-U",
+                "bwv",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            cwd=self.tmp,
+            **run_as,
+        )
         # Durability settings off: this cluster lives for one test run and is thrown away.
         proc = subprocess.Popen(
-            [bindir / "postgres", "-D", data, "-p", str(port), "-k", data,
-             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-             "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=200", "-c", "shared_buffers=1GB"],
-            stdout=open(self.tmp / "postgres.log", "wb"), stderr=subprocess.STDOUT,
-            cwd=self.tmp, start_new_session=True, **run_as,
-        )  # fmt: skip
+            [
+                bindir / "postgres",
+                "-D",
+                data,
+                "-p",
+                str(port),
+                "-k",
+                data,
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "shared_buffers=1GB",
+            ],
+            stdout=open(self.tmp / "postgres.log", "wb"),
+            stderr=subprocess.STDOUT,
+            cwd=self.tmp,
+            start_new_session=True,
+            **run_as,
+        )
         self.procs.append(("postgres", proc))
         _wait_port(port, "postgres", proc)
         # Accepting TCP is not accepting queries yet; pg_isready waits for the latter.
@@ -166,11 +199,25 @@ class LocalServices:
     def _start_redis(self) -> None:
         port = _free_ports(1)[0]
         proc = subprocess.Popen(
-            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.tmp), "--protected-mode", "yes"],
-            stdout=open(self.tmp / "redis.log", "wb"), stderr=subprocess.STDOUT,
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.tmp),
+                "--protected-mode",
+                "yes",
+            ],
+            stdout=open(self.tmp / "redis.log", "wb"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
         self.procs.append(("redis", proc))
         _wait_port(port, "redis", proc)
         self.env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
@@ -204,16 +251,35 @@ class LocalServices:
         )
         (master, master_grpc, volume, volume_grpc, filer, filer_grpc, s3, s3_grpc) = _free_ports(8)
         proc = subprocess.Popen(
-            [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
-             f"-master.port={master}", f"-master.port.grpc={master_grpc}",
-             "-master.telemetry=false", "-master.volumeSizeLimitMB=1024",
-             f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.max=0",
-             "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
-             "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={config}",
-             "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.iam=false"],
-            stdout=open(self.tmp / "weed.log", "wb"), stderr=subprocess.STDOUT,
-            cwd=self.tmp, start_new_session=True,
-        )  # fmt: skip
+            [
+                weed,
+                "server",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                f"-dir={data}",
+                f"-master.port={master}",
+                f"-master.port.grpc={master_grpc}",
+                "-master.telemetry=false",
+                "-master.volumeSizeLimitMB=1024",
+                f"-volume.port={volume}",
+                f"-volume.port.grpc={volume_grpc}",
+                "-volume.max=0",
+                "-filer",
+                f"-filer.port={filer}",
+                f"-filer.port.grpc={filer_grpc}",
+                "-s3",
+                f"-s3.port={s3}",
+                f"-s3.port.grpc={s3_grpc}",
+                f"-s3.config={config}",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                "-s3.iam=false",
+            ],
+            stdout=open(self.tmp / "weed.log", "wb"),
+            stderr=subprocess.STDOUT,
+            cwd=self.tmp,
+            start_new_session=True,
+        )
         self.procs.append(("s3", proc))
         _wait_port(s3, "s3 server", proc)
         endpoint = f"http://127.0.0.1:{s3}"
@@ -364,8 +430,11 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
         env = services.start()
-        print("services up: " + ", ".join(f"{k}={v}" for k, v in env.items() if "SECRET" not in k),
-              file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            "services up: " + ", ".join(f"{k}={v}" for k, v in env.items() if "SECRET" not in k),
+            file=sys.stderr,
+            flush=True,
+        )
         result = subprocess.run(command, env={**os.environ, **env})
         if result.returncode not in (0, 5):
             print(services.logs(), file=sys.stderr)

@@ -92,11 +92,9 @@ def build_static() -> None:
     _fresh(STATIC_VENDOR)
     css = STATIC_VENDOR / "css" / "bwv.css"
     css.parent.mkdir(parents=True)
-    subprocess.run(
-        [str(MODULES / ".bin" / "sass"), f"--load-path={FRONTEND}", "--no-source-map",
-         "--style=compressed", "--quiet-deps", str(FRONTEND / "scss" / "bwv.scss"), str(css)],
-        check=True,
-    )  # fmt: skip
+    sass = [str(MODULES / ".bin" / "sass"), f"--load-path={FRONTEND}", "--no-source-map"]
+    options = ["--style=compressed", "--quiet-deps"]
+    subprocess.run([*sass, *options, str(FRONTEND / "scss" / "bwv.scss"), str(css)], check=True)
     for target, source in SCRIPTS.items():
         (STATIC_VENDOR / target).parent.mkdir(parents=True, exist_ok=True)
         (STATIC_VENDOR / target).write_bytes(SOURCE_MAP_COMMENT.sub(b"\n", source.read_bytes()))

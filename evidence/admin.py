@@ -3,7 +3,7 @@
 from django.contrib import admin
 
 from common.admin import ReadOnlyAdmin
-from evidence.models import AuditEvent, Case, EvidenceFlag, IngestUpload, Recording
+from evidence.models import IngestUpload, Recording
 
 
 @admin.register(Recording)
@@ -21,32 +21,3 @@ class IngestUploadAdmin(ReadOnlyAdmin):
     list_display = ["id", "dock", "state", "offset", "length", "created_at", "expires_at"]
     list_filter = ["state"]
     exclude = ["hash_state", "pending"]
-
-
-@admin.register(EvidenceFlag)
-class EvidenceFlagAdmin(ReadOnlyAdmin):
-    list_display = ["recording", "kind", "crime_reference", "flagged_by", "flagged_at", "lifted_at"]
-    list_filter = ["kind"]
-    search_fields = ["crime_reference"]
-
-
-@admin.register(Case)
-class CaseAdmin(ReadOnlyAdmin):
-    list_display = ["crime_reference", "title", "borough", "created_at"]
-    search_fields = ["crime_reference", "title"]
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = [
-        "seq",
-        "at",
-        "actor_label",
-        "action",
-        "object_type",
-        "object_id",
-        "borough_code",
-    ]
-    list_filter = ["action"]
-    search_fields = ["object_id", "actor_label"]
-    show_full_result_count = False

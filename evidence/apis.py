@@ -19,7 +19,7 @@ from rest_framework import authentication, exceptions, permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api_docs import errors, retry_after
+from common.api import errors, retry_after
 from devices.models import Dock
 from devices.selectors import dock_authenticate
 from evidence import ingest

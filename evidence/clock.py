@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 from devices.models import Camera
 from devices.selectors import camera_registered_at
@@ -26,6 +27,13 @@ from evidence.models import ClockSuspect
 MAX_CLOCK_SKEW = timedelta(days=1)
 EARLIEST_PLAUSIBLE = datetime(2000, 1, 1, tzinfo=UTC)
 TIME_SOURCES = ("camera", "file")
+
+
+def retention_days() -> int:
+    """The retention period new footage is dated with. It is the retention app's to say (its
+    default policy), and this app sits below it: the question goes through the function the
+    project's settings name (BWV_RETENTION_PERIOD), never an import of the app above."""
+    return import_string(settings.BWV_RETENTION_PERIOD)()
 
 
 def clock_suspect_reason(
@@ -52,11 +60,8 @@ def deletion_date(
 ) -> tuple[datetime, bool]:
     """When a recording that reached the server at `arrived_at` may be deleted, and whether the
     review window (rather than the retention period) set that date."""
-    # Asked through the retention app's selector, not by reading its tables.
-    from retention.selectors import default_retention_days
-
     counted_from = arrived_at if suspect else started_at
-    by_retention = counted_from + timedelta(days=default_retention_days())
+    by_retention = counted_from + timedelta(days=retention_days())
     by_window = arrived_at + review_window()
     if settings.BWV_MIN_REVIEW_DAYS and by_window > by_retention:
         return by_window, True

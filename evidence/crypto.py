@@ -1,4 +1,5 @@
-"""Encryption at rest of recordings.
+"""Encryption at rest of recordings (and of anything stored the same way, such as a requester's
+identity evidence: `object_id` is the id of whatever is sealed).
 
 Guarantees:
 - each recording has its own random 256-bit data key, stored only wrapped (AES-256-GCM) by a
@@ -32,38 +33,38 @@ _WRAP_DOMAIN = b"bwv.datakey.v1"
 _BLOB_DOMAIN = b"bwv.blob.v1"
 
 
-class IntegrityError(Exception):
+class TamperedError(Exception):
     """Stored ciphertext failed authentication: it was altered, truncated, moved or reordered."""
 
 
 class KeyDestroyed(Exception):
-    """The recording's data key has been destroyed; its footage can never be read again."""
+    """The data key has been destroyed (crypto-shredding): what it sealed can never be read again."""
 
 
 def new_data_key() -> bytes:
     return AESGCM.generate_key(bit_length=256)
 
 
-def wrap_data_key(data_key: bytes, *, recording_id: uuid.UUID) -> tuple[str, bytes]:
+def wrap_data_key(data_key: bytes, *, object_id: uuid.UUID) -> tuple[str, bytes]:
     kek_id = settings.BWV_KEK_CURRENT
     nonce = os.urandom(NONCE)
-    aad = _WRAP_DOMAIN + recording_id.bytes + kek_id.encode()
+    aad = _WRAP_DOMAIN + object_id.bytes + kek_id.encode()
     return kek_id, nonce + AESGCM(settings.BWV_KEKS[kek_id]).encrypt(nonce, data_key, aad)
 
 
-def unwrap_data_key(wrapped: bytes | None, *, kek_id: str, recording_id: uuid.UUID) -> bytes:
+def unwrap_data_key(wrapped: bytes | None, *, kek_id: str, object_id: uuid.UUID) -> bytes:
     if not wrapped:
-        raise KeyDestroyed(f"the data key of recording {recording_id} has been destroyed")
+        raise KeyDestroyed(f"the data key of {object_id} has been destroyed")
     try:
         kek = settings.BWV_KEKS[kek_id]
     except KeyError:
-        raise IntegrityError(f"key-encryption key {kek_id!r} is not configured") from None
-    aad = _WRAP_DOMAIN + recording_id.bytes + kek_id.encode()
+        raise TamperedError(f"key-encryption key {kek_id!r} is not configured") from None
+    aad = _WRAP_DOMAIN + object_id.bytes + kek_id.encode()
     wrapped = bytes(wrapped)
     try:
         return AESGCM(kek).decrypt(wrapped[:NONCE], wrapped[NONCE:], aad)
     except InvalidTag:
-        raise IntegrityError(f"data key of recording {recording_id} does not unwrap") from None
+        raise TamperedError(f"the data key of {object_id} does not unwrap") from None
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class SegmentCipher:
     """Seals and opens the segments of one recording."""
 
     key: bytes
-    recording_id: uuid.UUID
+    object_id: uuid.UUID
     segment_size: int
 
     @property
@@ -79,7 +80,7 @@ class SegmentCipher:
         return self.segment_size + OVERHEAD
 
     def _aad(self, index: int, last: bool) -> bytes:
-        return _SEG_DOMAIN + self.recording_id.bytes + struct.pack(">Q?", index, last)
+        return _SEG_DOMAIN + self.object_id.bytes + struct.pack(">Q?", index, last)
 
     def seal(self, index: int, plaintext: bytes, *, last: bool) -> bytes:
         nonce = os.urandom(NONCE)
@@ -89,8 +90,8 @@ class SegmentCipher:
         try:
             return AESGCM(self.key).decrypt(sealed[:NONCE], sealed[NONCE:], self._aad(index, last))
         except InvalidTag:
-            raise IntegrityError(
-                f"segment {index} of recording {self.recording_id} failed authentication"
+            raise TamperedError(
+                f"segment {index} of {self.object_id} failed authentication"
             ) from None
 
     def seal_all(self, plaintext: bytes) -> bytes:
@@ -117,19 +118,17 @@ class SegmentCipher:
         return start, end
 
 
-def seal_blob(key: bytes, *, recording_id: uuid.UUID, purpose: str, data: bytes) -> bytes:
+def seal_blob(key: bytes, *, object_id: uuid.UUID, purpose: str, data: bytes) -> bytes:
     """Seal a small object that belongs to a recording (poster frame, upload tail)."""
     nonce = os.urandom(NONCE)
-    aad = _BLOB_DOMAIN + recording_id.bytes + purpose.encode()
+    aad = _BLOB_DOMAIN + object_id.bytes + purpose.encode()
     return nonce + AESGCM(key).encrypt(nonce, data, aad)
 
 
-def open_blob(key: bytes, *, recording_id: uuid.UUID, purpose: str, sealed: bytes) -> bytes:
-    aad = _BLOB_DOMAIN + recording_id.bytes + purpose.encode()
+def open_blob(key: bytes, *, object_id: uuid.UUID, purpose: str, sealed: bytes) -> bytes:
+    aad = _BLOB_DOMAIN + object_id.bytes + purpose.encode()
     sealed = bytes(sealed)
     try:
         return AESGCM(key).decrypt(sealed[:NONCE], sealed[NONCE:], aad)
     except InvalidTag:
-        raise IntegrityError(
-            f"{purpose} of recording {recording_id} failed authentication"
-        ) from None
+        raise TamperedError(f"{purpose} of {object_id} failed authentication") from None

@@ -55,9 +55,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from blobstore import StorageUnavailable, blob_store
-from devices.models import Camera, CameraStatus, Dock
+from custody.services import audit_record
+from devices.models import Camera, Dock
 from devices.selectors import officer_holding_camera
-from evidence.clock import TIME_SOURCES, clock_suspect_reason, deletion_date
+from evidence.clock import TIME_SOURCES, clock_suspect_reason, deletion_date, retention_days
 from evidence.crypto import (
     SegmentCipher,
     new_data_key,
@@ -69,7 +70,6 @@ from evidence.crypto import (
 from evidence.hashstate import ResumableSha256
 from evidence.models import IngestUpload, Recording, RecordingState
 from evidence.probe import ProbeError, probe_and_poster
-from evidence.services import audit_record
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def validate_metadata(*, dock: Dock, raw: dict[str, str]) -> ClipMetadata:
     # Another borough's camera gets the same answer as an unknown one: a dock learns nothing.
     if camera is None or camera.borough_id != dock.borough_id:
         raise IngestError(f"camera {serial!r} is not registered in this dock's borough", 403)
-    if camera.status in (CameraStatus.RETIRED, CameraStatus.LOST):
+    if not camera.accepts_uploads:
         raise IngestError(f"camera {serial!r} is {camera.get_status_display().lower()}", 403)
     started, ended = _parse_instant(raw, "start"), _parse_instant(raw, "end")
     if ended < started:
@@ -190,13 +190,6 @@ def validate_metadata(*, dock: Dock, raw: dict[str, str]) -> ClipMetadata:
     return ClipMetadata(camera, started, ended, sha, filename, lat, lon)
 
 
-def _retention_days() -> int:
-    # Asked through the retention app's selector, not by reading its tables.
-    from retention.selectors import default_retention_days
-
-    return default_retention_days()
-
-
 # -- Create --------------------------------------------------------------------------------------
 
 
@@ -226,7 +219,7 @@ def upload_create(
         if existing is not None and skip_if_stored:
             return _upload_for_existing(dock=dock, recording=existing, metadata=metadata)
         recording_id = uuid.uuid4()
-        kek_id, wrapped = wrap_data_key(new_data_key(), recording_id=recording_id)
+        kek_id, wrapped = wrap_data_key(new_data_key(), object_id=recording_id)
         recording = Recording.objects.create(
             id=recording_id,
             camera=clip.camera,
@@ -245,7 +238,7 @@ def upload_create(
             kek_id=kek_id,
             wrapped_key=wrapped,
             # Provisional: set for good when the upload completes (_finish), from its arrival.
-            delete_after=timezone.now() + timedelta(days=_retention_days()),
+            delete_after=timezone.now() + timedelta(days=retention_days()),
         )
         upload = IngestUpload.objects.create(
             recording=recording,
@@ -258,10 +251,17 @@ def upload_create(
             expires_at=timezone.now() + timedelta(hours=settings.BWV_INGEST_EXPIRY_HOURS),
         )
         audit_record(
-            actor=dock, action="recording.upload_started", obj=recording,
-            detail={"upload": str(upload.id), "length": length, "camera": clip.camera.serial,
-                    "filename": clip.filename, "declared_sha256": clip.sha256},
-        )  # fmt: skip
+            actor=dock,
+            action="recording.upload_started",
+            obj=recording,
+            detail={
+                "upload": str(upload.id),
+                "length": length,
+                "camera": clip.camera.serial,
+                "filename": clip.filename,
+                "declared_sha256": clip.sha256,
+            },
+        )
     return upload
 
 
@@ -445,7 +445,7 @@ class _PartWriter:
         sealed = b"".join(
             self.cipher.seal(
                 first + i, plaintext[i * seg : (i + 1) * seg], last=final and i == count - 1
-            )  # fmt: skip
+            )
             for i in range(count)
         )
         number = part_start // self.part_plain + 1
@@ -526,8 +526,8 @@ def _append_claimed(
             413,
         )
     recording = upload.recording
-    key = unwrap_data_key(recording.wrapped_key, kek_id=recording.kek_id, recording_id=recording.id)
-    cipher = SegmentCipher(key=key, recording_id=recording.id, segment_size=recording.segment_size)
+    key = unwrap_data_key(recording.wrapped_key, kek_id=recording.kek_id, object_id=recording.id)
+    cipher = SegmentCipher(key=key, object_id=recording.id, segment_size=recording.segment_size)
     writer: _PartWriter | None = None
     try:
         if not upload.multipart_id:
@@ -542,9 +542,12 @@ def _append_claimed(
         part_start = offset - offset % part_plain
         buf = bytearray()
         if offset % part_plain:
-            buf += open_blob(key, recording_id=recording.id,
-                             purpose=f"pending:{upload.id}:{part_start}",
-                             sealed=bytes(upload.pending))  # fmt: skip
+            buf += open_blob(
+                key,
+                object_id=recording.id,
+                purpose=f"pending:{upload.id}:{part_start}",
+                sealed=bytes(upload.pending),
+            )
             if len(buf) != offset - part_start:
                 raise IngestError("the stored upload tail is inconsistent; start again", 500)
         position, remaining = offset, content_length
@@ -574,8 +577,9 @@ def _append_claimed(
                     boundary_states[part_start] = hasher.state()
                 if body_hash is None and writer.poll() - committed >= CHECKPOINT_BYTES:
                     durable = writer.durable_until
-                    _commit(upload, token, writer, boundary_states[durable], durable, b"",
-                            renew=True)  # fmt: skip
+                    _commit(
+                        upload, token, writer, boundary_states[durable], durable, b"", renew=True
+                    )
                     committed = durable
                     boundary_states = {k: v for k, v in boundary_states.items() if k > durable}
         except (IngestError, OSError) as exc:
@@ -614,12 +618,21 @@ def _append_claimed(
 def _seal_pending(key, recording, upload, part_start: int, buf: bytearray) -> bytes:
     if not buf:
         return b""
-    return seal_blob(key, recording_id=recording.id, purpose=f"pending:{upload.id}:{part_start}",
-                     data=bytes(buf))  # fmt: skip
+    return seal_blob(
+        key, object_id=recording.id, purpose=f"pending:{upload.id}:{part_start}", data=bytes(buf)
+    )
 
 
-def _commit(upload, token, writer: _PartWriter, hash_state: bytes, position: int, pending: bytes,
-            *, renew: bool) -> None:  # fmt: skip
+def _commit(
+    upload,
+    token,
+    writer: _PartWriter,
+    hash_state: bytes,
+    position: int,
+    pending: bytes,
+    *,
+    renew: bool,
+) -> None:
     """Record durable progress: every byte below `position` is stored (or sealed in `pending`).
 
     `renew` keeps the claim's token for the rest of the PATCH; else the PATCH is over."""
@@ -652,8 +665,10 @@ def _finish(upload: IngestUpload, token, writer: _PartWriter, hasher) -> IngestU
     actual = hasher.hexdigest()
     if actual != upload.declared_sha256:
         store.multipart_abort(recording.storage_key, upload.multipart_id)
-        _reject(upload, f"whole-file SHA-256 {actual} does not match the declared "
-                        f"{upload.declared_sha256}")  # fmt: skip
+        _reject(
+            upload,
+            f"whole-file SHA-256 {actual} does not match the declared {upload.declared_sha256}",
+        )
         raise IngestError("the whole-file SHA-256 does not match the declared one", 460)
     store.multipart_complete(recording.storage_key, upload.multipart_id, writer.part_list())
     try:
@@ -664,8 +679,10 @@ def _finish(upload: IngestUpload, token, writer: _PartWriter, hasher) -> IngestU
         raise IngestError(f"the file is not a playable video: {exc}", 415) from exc
     poster_key = f"recordings/{recording.id}/poster"
     if poster:
-        store.put(poster_key, seal_blob(writer.cipher.key, recording_id=recording.id, purpose="poster",
-                                        data=poster))  # fmt: skip
+        store.put(
+            poster_key,
+            seal_blob(writer.cipher.key, object_id=recording.id, purpose="poster", data=poster),
+        )
     # The clip arrives now: a suspect clock is judged against this instant, and its retention,
     # the review window and (for a suspect clock) the attribution count from it.
     arrived = timezone.now()
@@ -696,19 +713,31 @@ def _finish(upload: IngestUpload, token, writer: _PartWriter, hasher) -> IngestU
                 review_window_extended=by_window,
             )
             IngestUpload.objects.filter(pk=upload.pk, lease_token=token).update(
-                state=IngestUpload.State.COMPLETE, offset=upload.length, parts=writer.part_list(),
-                hash_state=b"", pending=b"", lease_token=None, lease_until=None,
-            )  # fmt: skip
+                state=IngestUpload.State.COMPLETE,
+                offset=upload.length,
+                parts=writer.part_list(),
+                hash_state=b"",
+                pending=b"",
+                lease_token=None,
+                lease_until=None,
+            )
             recording.refresh_from_db()
             audit_record(
-                actor=upload.dock, action="recording.ingested", obj=recording,
-                detail={"upload": str(upload.id), "sha256": actual, "size": upload.length,
-                        "officer": officer.collar_number if officer else None,
-                        "attributed": officer is not None, "media": info,
-                        "clock_suspect": suspect or None,
-                        "delete_after": delete_after.isoformat(),
-                        "review_window_extended": by_window},
-            )  # fmt: skip
+                actor=upload.dock,
+                action="recording.ingested",
+                obj=recording,
+                detail={
+                    "upload": str(upload.id),
+                    "sha256": actual,
+                    "size": upload.length,
+                    "officer": officer.collar_number if officer else None,
+                    "attributed": officer is not None,
+                    "media": info,
+                    "clock_suspect": suspect or None,
+                    "delete_after": delete_after.isoformat(),
+                    "review_window_extended": by_window,
+                },
+            )
     except IntegrityError:
         # The clip is already stored: another upload of it finished first (a race, or a stock tus
         # client sending again what the server has). Keep that recording, drop this copy; the
@@ -719,10 +748,15 @@ def _finish(upload: IngestUpload, token, writer: _PartWriter, hasher) -> IngestU
         store.delete_many([recording.storage_key, poster_key])
         with transaction.atomic():
             IngestUpload.objects.filter(pk=upload.pk).update(
-                state=IngestUpload.State.COMPLETE, recording=None, recording_ref=existing.id,
-                offset=upload.length, hash_state=b"", pending=b"", lease_token=None,
+                state=IngestUpload.State.COMPLETE,
+                recording=None,
+                recording_ref=existing.id,
+                offset=upload.length,
+                hash_state=b"",
+                pending=b"",
+                lease_token=None,
                 lease_until=None,
-            )  # fmt: skip
+            )
             Recording.objects.filter(pk=recording.pk, state=RecordingState.UPLOADING).delete()
             # The copy's own upload_started event names the recording id dropped here.
             audit_record(
@@ -744,15 +778,25 @@ def _reject(upload: IngestUpload, reason: str) -> None:
     with transaction.atomic():
         recording = upload.recording
         IngestUpload.objects.filter(pk=upload.pk).update(
-            state=IngestUpload.State.FAILED, error=reason[:2000], recording=None,
-            hash_state=b"", pending=b"", lease_token=None, lease_until=None,
-        )  # fmt: skip
+            state=IngestUpload.State.FAILED,
+            error=reason[:2000],
+            recording=None,
+            hash_state=b"",
+            pending=b"",
+            lease_token=None,
+            lease_until=None,
+        )
         if recording is not None:
             Recording.objects.filter(pk=recording.pk, state=RecordingState.UPLOADING).delete()
-            audit_record(actor=upload.dock, action="recording.upload_rejected",
-                         object_type="evidence.recording", object_id=str(recording.pk),
-                         borough=recording.borough, justification=reason,
-                         detail={"upload": str(upload.id)})  # fmt: skip
+            audit_record(
+                actor=upload.dock,
+                action="recording.upload_rejected",
+                object_type="evidence.recording",
+                object_id=str(recording.pk),
+                borough=recording.borough,
+                justification=reason,
+                detail={"upload": str(upload.id)},
+            )
     upload.refresh_from_db()
 
 

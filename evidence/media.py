@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from blobstore import blob_store
-from evidence.crypto import IntegrityError, SegmentCipher, open_blob, unwrap_data_key
+from evidence.crypto import SegmentCipher, TamperedError, open_blob, unwrap_data_key
 from evidence.models import Recording
 
 
@@ -27,8 +27,8 @@ class SealedObject(Protocol):
 
 
 def recording_cipher(recording: SealedObject) -> SegmentCipher:
-    key = unwrap_data_key(recording.wrapped_key, kek_id=recording.kek_id, recording_id=recording.id)
-    return SegmentCipher(key=key, recording_id=recording.id, segment_size=recording.segment_size)
+    key = unwrap_data_key(recording.wrapped_key, kek_id=recording.kek_id, object_id=recording.id)
+    return SegmentCipher(key=key, object_id=recording.id, segment_size=recording.segment_size)
 
 
 def plaintext_range(
@@ -36,7 +36,7 @@ def plaintext_range(
 ) -> Iterator[bytes]:
     """Yield the plaintext bytes [start, end) of a recording.
 
-    Raises `crypto.IntegrityError` as soon as a segment fails authentication: altered bytes are
+    Raises `crypto.TamperedError` as soon as a segment fails authentication: altered bytes are
     never returned. Memory use is one segment, whatever the range.
     """
     length = recording.size_bytes
@@ -65,14 +65,18 @@ def plaintext_range(
             index += 1
     if index <= last:
         # The object is shorter than the recording says: truncated storage, never silent.
-        raise IntegrityError(f"recording {recording.id} is truncated at segment {index}")
+        raise TamperedError(f"recording {recording.id} is truncated at segment {index}")
 
 
 def recording_poster(recording: Recording) -> bytes:
     """The recording's poster frame (JPEG), decrypted."""
-    key = unwrap_data_key(recording.wrapped_key, kek_id=recording.kek_id, recording_id=recording.id)
-    return open_blob(key, recording_id=recording.id, purpose="poster",
-                     sealed=blob_store().get(recording.poster_key))  # fmt: skip
+    key = unwrap_data_key(recording.wrapped_key, kek_id=recording.kek_id, object_id=recording.id)
+    return open_blob(
+        key,
+        object_id=recording.id,
+        purpose="poster",
+        sealed=blob_store().get(recording.poster_key),
+    )
 
 
 class PlaintextReader(io.RawIOBase):

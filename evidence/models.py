@@ -1,25 +1,18 @@
-"""Recordings, their uploads, evidence flags, cases and the audit log.
+"""Recordings, their uploads, redacted copies, bookmarks and access grants: the footage store.
 
 Guarantees kept here:
 - a `Recording` is `available` only after its whole-file SHA-256 matched what the dock declared;
 - a recording's media is stored encrypted under its own data key, wrapped by a key-encryption key
-  (`kek_id`); clearing `wrapped_key` destroys every copy of the footage (crypto-shredding);
-- `AuditEvent` is append-only and hash-chained, and `AuditTreeNode` (its Merkle tree) only grows:
-  the models and their querysets refuse updates and deletes, and on PostgreSQL a trigger refuses
-  UPDATE, DELETE and TRUNCATE on both tables (see evidence/audit.py for the chain's guarantees).
+  (`kek_id`); clearing `wrapped_key` destroys every copy of the footage (crypto-shredding).
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
-from django.utils.functional import cached_property
 
 from devices.models import Borough, Camera, Dock, Officer
 
@@ -51,9 +44,13 @@ class Recording(models.Model):
     camera = models.ForeignKey(Camera, on_delete=models.PROTECT, related_name="recordings")
     borough = models.ForeignKey(Borough, on_delete=models.PROTECT, related_name="recordings")
     officer = models.ForeignKey(
-        Officer, null=True, blank=True, on_delete=models.PROTECT, related_name="recordings",
+        Officer,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="recordings",
         help_text="Empty when nobody held the camera at the start: an admin must attribute it",
-    )  # fmt: skip
+    )
     dock = models.ForeignKey(
         Dock, null=True, blank=True, on_delete=models.SET_NULL, related_name="recordings"
     )
@@ -203,231 +200,6 @@ class IngestUpload(models.Model):
         return f"upload {self.id} ({self.offset}/{self.length})"
 
 
-class FlagKind(models.TextChoices):
-    EVIDENCE = "evidence", "Evidence"
-    POLICING_PURPOSE = "policing_purpose", "Policing purpose"
-
-
-class EvidenceFlag(models.Model):
-    """A decision to keep a recording: as evidence (with a crime reference) or for a policing purpose.
-
-    A flag is lifted, never deleted, so the decision and its reversal both stay on record.
-    """
-
-    recording = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="flags")
-    kind = models.CharField(max_length=20, choices=FlagKind.choices)
-    crime_reference = models.CharField(max_length=40, blank=True)
-    reason = models.TextField()
-    flagged_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    flagged_at = models.DateTimeField()
-    lifted_at = models.DateTimeField(null=True, blank=True)
-    lifted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    lift_reason = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["-flagged_at"]
-        indexes = [models.Index(fields=["crime_reference"], name="flag_crime_ref")]
-        constraints = [
-            models.CheckConstraint(
-                condition=~Q(kind="evidence") | ~Q(crime_reference=""),
-                name="evidence_flag_has_crime_reference",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} flag on {self.recording_id}"
-
-    @property
-    def active(self) -> bool:
-        return self.lifted_at is None
-
-
-class Case(models.Model):
-    """A case built around a crime reference, gathering the recordings that bear on it.
-
-    Being on an open case holds a recording (a retention hold whose source is the case, placed and
-    lifted by `evidence.services` through `retention.services`)."""
-
-    crime_reference = models.CharField(max_length=40, db_index=True)
-    title = models.CharField(max_length=200)
-    borough = models.ForeignKey(Borough, on_delete=models.PROTECT, related_name="cases")
-    recordings = models.ManyToManyField(Recording, related_name="cases", blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    # A closed case takes no new recordings and holds none: closing lifts its holds.
-    closed_at = models.DateTimeField(null=True, blank=True)
-    closed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    close_reason = models.TextField(blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"{self.crime_reference} {self.title}"
-
-    @property
-    def is_open(self) -> bool:
-        return self.closed_at is None
-
-
-class AppendOnlyQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise PermissionError("the audit log is append-only: events cannot be updated")
-
-    def delete(self):
-        raise PermissionError("the audit log is append-only: events cannot be deleted")
-
-    def bulk_update(self, objs, fields, batch_size=None):
-        raise PermissionError("the audit log is append-only: events cannot be updated")
-
-
-class EpochMicros(models.Func):
-    """A timestamp from integer microseconds since 1970, as an immutable SQL expression (usable in
-    a stored generated column). SQLite keeps whole seconds, enough for its role as an index."""
-
-    output_field = models.DateTimeField()
-
-    def as_postgresql(self, compiler, connection, **extra):
-        template = "to_timestamp((%(expressions)s)::double precision / 1000000)"
-        return self.as_sql(compiler, connection, template=template, **extra)
-
-    def as_sqlite(self, compiler, connection, **extra):
-        template = "datetime((%(expressions)s) / 1000000.0, 'unixepoch')"
-        return self.as_sql(compiler, connection, template=template, **extra)
-
-
-def _body_key(name: str):
-    return KeyTextTransform(name, Cast("body", models.JSONField()))
-
-
-def _body_column(name: str, field: models.Field) -> models.GeneratedField:
-    return models.GeneratedField(expression=_body_key(name), output_field=field, db_persist=True)
-
-
-class AuditEvent(models.Model):
-    """One link of the evidential chain: who did what to which object, when, why, for whom.
-
-    Written only by `evidence.audit.audit_append` (through `evidence.services.audit_record`).
-    Covers the Data Protection Act 2018 s.62 log kinds: collection, alteration, consultation,
-    disclosure and erasure, and staff sign-in.
-
-    `body` is the event itself, in a canonical JSON form; `hash` is SHA-256 over `prev_hash` and
-    `body`, and `prev_hash` is the hash of the event before, so the events form one chain. The
-    columns used to search (time, actor, action, object, borough) are generated by the database
-    from `body` and cannot be changed on their own: what is found is what is hashed.
-    """
-
-    seq = models.BigIntegerField(unique=True, help_text="Position in the chain, from 1")
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
-    body = models.TextField(help_text="Canonical JSON of the event: the hashed content")
-
-    at = models.GeneratedField(
-        expression=EpochMicros(Cast(_body_key("t"), models.BigIntegerField())),
-        output_field=models.DateTimeField(),
-        db_persist=True,
-    )
-    actor_user_id = models.GeneratedField(
-        expression=Cast(_body_key("actor_id"), models.BigIntegerField()),
-        output_field=models.BigIntegerField(null=True),
-        db_persist=True,
-    )
-    actor_label = _body_column("actor", models.CharField(max_length=150))
-    action = _body_column("action", models.CharField(max_length=64))
-    object_type = _body_column("object_type", models.CharField(max_length=40))
-    object_id = _body_column("object_id", models.CharField(max_length=64))
-    borough_code = _body_column("borough", models.CharField(max_length=2))
-
-    objects = AppendOnlyQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["seq"]
-        indexes = [
-            models.Index(fields=["object_type", "object_id", "seq"], name="audit_object_seq"),
-            models.Index(fields=["actor_user_id", "seq"], name="audit_actor_seq"),
-            models.Index(fields=["action", "seq"], name="audit_action_seq"),
-        ]
-
-    def __str__(self) -> str:
-        data = self.data
-        return f"#{self.seq} {data['at']} {data['actor']} {data['action']} {data['object_id']}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise PermissionError("the audit log is append-only: events cannot be updated")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("the audit log is append-only: events cannot be deleted")
-
-    @cached_property
-    def data(self) -> dict:
-        return json.loads(self.body)
-
-    @property
-    def justification(self) -> str:
-        return self.data.get("justification", "")
-
-    @property
-    def recipient(self) -> str:
-        return self.data.get("recipient", "")
-
-    @property
-    def detail(self) -> dict:
-        return self.data.get("detail", {})
-
-
-class AuditChainHead(models.Model):
-    """The last link of the chain (one row). Appending takes this row's lock first, so appends from
-    any number of processes are serialised and the chain never forks.
-
-    It also holds the right edge of the Merkle tree over the events (`frontier`: the roots of the
-    complete subtrees that make up the tree of `seq` leaves, largest first, 32 bytes each), so
-    that an append writes the new nodes without reading any, and the tree size of the last signed
-    tree head published (`published_size`), so that an export can prove its head extends it."""
-
-    seq = models.BigIntegerField(default=0)
-    hash = models.CharField(max_length=64)
-    frontier = models.BinaryField(default=b"")
-    published_size = models.BigIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return f"audit head #{self.seq}"
-
-
-class AuditTreeNode(models.Model):
-    """One complete subtree of the Merkle tree over the audit events (RFC 9162): the root over
-    the leaves [index * 2**level, (index + 1) * 2**level), where leaf i is SHA-256(0x00 || the
-    hash of event i + 1). Written with the event that completes it, in the same statement, and
-    never changed: see evidence/merkle.py."""
-
-    pk = models.CompositePrimaryKey("level", "index")
-    level = models.PositiveSmallIntegerField()
-    index = models.BigIntegerField()
-    hash = models.BinaryField(max_length=32)
-
-    objects = AppendOnlyQuerySet.as_manager()
-
-    def __str__(self) -> str:
-        return f"audit tree node {self.level}/{self.index}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise PermissionError("the audit tree is append-only: nodes cannot be updated")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError("the audit tree is append-only: nodes cannot be deleted")
-
-
 class BoroughAccessGrant(models.Model):
     """Lets one person see another borough's footage for a limited time (e.g. a cross-border
     investigation). Granted by an admin with a reason, audited, never longer than 7 days."""
@@ -468,64 +240,6 @@ class Bookmark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at_seconds:.1f}s {self.note[:40]}"
-
-
-class Export(models.Model):
-    """A court/CPS bundle: chosen recordings (or a case's), for a named recipient and purpose.
-
-    The bundle itself is rendered on each download (evidence/exports.py), never stored: a ZIP of
-    the decrypted originals, manifest, custody extract and continuity statement, signed."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    borough = models.ForeignKey(Borough, on_delete=models.PROTECT, related_name="exports")
-    case = models.ForeignKey(
-        Case, null=True, blank=True, on_delete=models.PROTECT, related_name="exports"
-    )
-    recordings = models.ManyToManyField(Recording, related_name="exports")
-    recipient = models.CharField(max_length=200, help_text="Who it is for, e.g. CPS London North")
-    purpose = models.TextField()
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    created_at = models.DateTimeField()
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"export {self.id} for {self.recipient}"
-
-
-class ShareLink(models.Model):
-    """An expiring, revocable link that lets a prosecutor download one export without an account.
-
-    Only the SHA-256 of the link's secret is stored; every access is audited."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    export = models.ForeignKey(Export, on_delete=models.PROTECT, related_name="shares")
-    token_hash = models.CharField(max_length=64, unique=True)
-    recipient_email = models.EmailField()
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    created_at = models.DateTimeField()
-    expires_at = models.DateTimeField()
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    revoke_reason = models.TextField(blank=True)
-    access_count = models.PositiveIntegerField(default=0)
-    last_access_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"share of {self.export_id} with {self.recipient_email}"
-
-    def usable(self, now) -> bool:
-        return self.revoked_at is None and now < self.expires_at
 
 
 class DerivedRecording(models.Model):

@@ -41,9 +41,10 @@ def media_response(recording: Recording, range_header: str):
         return response
     start, end = wanted or (0, size)
     response = StreamingHttpResponse(
-        plaintext_range(recording, start, end), status=206 if wanted else 200,
+        plaintext_range(recording, start, end),
+        status=206 if wanted else 200,
         content_type="video/mp4",
-    )  # fmt: skip
+    )
     response["Content-Length"] = str(end - start)
     if wanted:
         response["Content-Range"] = f"bytes {start}-{end - 1}/{size}"

@@ -25,7 +25,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from blobstore import blob_store
-from evidence.crypto import new_data_key, seal_blob, wrap_data_key
+from custody.services import audit_record
+from evidence.crypto import new_data_key, open_blob, seal_blob, unwrap_data_key, wrap_data_key
 from evidence.media import PlaintextReader
 from evidence.models import DerivedRecording, Recording
 
@@ -56,8 +57,15 @@ def parse_spec(*, boxes: list[dict], mutes: list[dict], width: int, height: int,
     out = []
     for b in boxes:
         try:
-            box = Box(float(b["start"]), float(b["end"]), int(b["x"]), int(b["y"]), int(b["w"]),
-                      int(b["h"]), b.get("mode", "black"))  # fmt: skip
+            box = Box(
+                float(b["start"]),
+                float(b["end"]),
+                int(b["x"]),
+                int(b["y"]),
+                int(b["w"]),
+                int(b["h"]),
+                b.get("mode", "black"),
+            )
         except (KeyError, TypeError, ValueError):
             raise RedactionError("each box needs start, end, x, y, w and h") from None
         if box.mode not in MODES:
@@ -136,16 +144,19 @@ def render_redaction(source: Path, dest: Path, boxes: list[Box], mutes) -> None:
                     index += 1
                     out.mux(vout.encode(new))
                 elif aout is not None:
-                    if any(start < t + frame.samples / frame.sample_rate and t < end
-                           for start, end in mutes):  # fmt: skip
+                    if any(
+                        start < t + frame.samples / frame.sample_rate and t < end
+                        for start, end in mutes
+                    ):
                         samples = frame.to_ndarray()
                         times = t + np.arange(samples.shape[-1]) / frame.sample_rate
                         silent = np.zeros_like(times, dtype=bool)
                         for start, end in mutes:
                             silent |= (times >= start) & (times < end)
                         samples[..., silent] = 0
-                        rebuilt = av.AudioFrame.from_ndarray(samples, format=frame.format.name,
-                                                             layout=frame.layout.name)  # fmt: skip
+                        rebuilt = av.AudioFrame.from_ndarray(
+                            samples, format=frame.format.name, layout=frame.layout.name
+                        )
                         rebuilt.sample_rate = frame.sample_rate
                         frame = rebuilt
                     frame.pts = None
@@ -160,8 +171,6 @@ def redaction_create(
 ) -> DerivedRecording:
     """Make a redacted copy of a recording and store it encrypted; audited as an alteration.
     The rendering happens before the transaction; only the record and the audit are in it."""
-    from evidence.services import audit_record
-
     info = recording.media_info or {}
     width, height = int(info.get("width") or 0), int(info.get("height") or 0)
     duration = float(recording.duration_seconds or 0)
@@ -172,24 +181,36 @@ def redaction_create(
             with av.open(str(source)) as probe:
                 ctx = probe.streams.video[0].codec_context
                 width, height = ctx.width, ctx.height
-        parsed, ranges = parse_spec(boxes=boxes, mutes=mutes, width=width, height=height,
-                                    duration=duration or 1e9)  # fmt: skip
+        parsed, ranges = parse_spec(
+            boxes=boxes, mutes=mutes, width=width, height=height, duration=duration or 1e9
+        )
         render_redaction(source, dest, parsed, ranges)
         data = dest.read_bytes()
     derived_id = uuid.uuid4()
     key = new_data_key()
-    kek_id, wrapped = wrap_data_key(key, recording_id=derived_id)
+    kek_id, wrapped = wrap_data_key(key, object_id=derived_id)
     storage_key = f"derived/{derived_id}/media"
-    blob_store().put(storage_key, seal_blob(key, recording_id=derived_id, purpose="derived",
-                                            data=data))  # fmt: skip
-    spec = {"boxes": [b.__dict__ for b in parsed], "mutes": [list(r) for r in ranges],
-            "original_sha256": recording.sha256}  # fmt: skip
+    blob_store().put(
+        storage_key, seal_blob(key, object_id=derived_id, purpose="derived", data=data)
+    )
+    spec = {
+        "boxes": [b.__dict__ for b in parsed],
+        "mutes": [list(r) for r in ranges],
+        "original_sha256": recording.sha256,
+    }
     with transaction.atomic():
         derived = DerivedRecording.objects.create(
-            id=derived_id, original=recording, spec=spec, storage_key=storage_key,
-            size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), kek_id=kek_id,
-            wrapped_key=wrapped, created_by=actor, created_at=timezone.now(),
-        )  # fmt: skip
+            id=derived_id,
+            original=recording,
+            spec=spec,
+            storage_key=storage_key,
+            size_bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            kek_id=kek_id,
+            wrapped_key=wrapped,
+            created_by=actor,
+            created_at=timezone.now(),
+        )
         audit_record(
             actor=actor,
             action="recording.redacted",
@@ -201,17 +222,19 @@ def redaction_create(
 
 
 def derived_bytes(derived: DerivedRecording) -> bytes:
-    from evidence.crypto import open_blob, unwrap_data_key
-
-    key = unwrap_data_key(derived.wrapped_key, kek_id=derived.kek_id, recording_id=derived.id)
-    return open_blob(key, recording_id=derived.id, purpose="derived",
-                     sealed=blob_store().get(derived.storage_key))  # fmt: skip
+    key = unwrap_data_key(derived.wrapped_key, kek_id=derived.kek_id, object_id=derived.id)
+    return open_blob(
+        key,
+        object_id=derived.id,
+        purpose="derived",
+        sealed=blob_store().get(derived.storage_key),
+    )
 
 
 def propose_face_boxes(recording: Recording, *, every_seconds: float = 1.0, limit: int = 100):
     """Faces found by OpenCV's bundled Haar cascade in one frame per `every_seconds`, as boxes
     covering that second, for a person to confirm. Padded by a fifth so a moving head stays in."""
-    import cv2
+    import cv2  # start-up cost: OpenCV loads only when someone asks for face proposals
 
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
     proposals = []
@@ -228,17 +251,22 @@ def propose_face_boxes(recording: Recording, *, every_seconds: float = 1.0, limi
                     continue
                 next_t = t + every_seconds
                 gray = frame.to_ndarray(format="gray")
-                for x, y, w, h in cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
-                                                           minSize=(24, 24)):  # fmt: skip
+                for x, y, w, h in cascade.detectMultiScale(
+                    gray, scaleFactor=1.1, minNeighbors=5, minSize=(24, 24)
+                ):
                     pad_w, pad_h = int(w * 0.2), int(h * 0.2)
                     x0, y0 = max(0, x - pad_w), max(0, y - pad_h)
-                    proposals.append({
-                        "start": round(max(0.0, t - every_seconds / 2), 2),
-                        "end": round(t + every_seconds, 2),
-                        "x": int(x0), "y": int(y0),
-                        "w": int(min(width - x0, w + 2 * pad_w)),
-                        "h": int(min(height - y0, h + 2 * pad_h)), "mode": "pixelate",
-                    })  # fmt: skip
+                    proposals.append(
+                        {
+                            "start": round(max(0.0, t - every_seconds / 2), 2),
+                            "end": round(t + every_seconds, 2),
+                            "x": int(x0),
+                            "y": int(y0),
+                            "w": int(min(width - x0, w + 2 * pad_w)),
+                            "h": int(min(height - y0, h + 2 * pad_h)),
+                            "mode": "pixelate",
+                        }
+                    )
                     if len(proposals) >= limit:
                         return proposals
     return proposals

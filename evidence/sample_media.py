@@ -6,6 +6,8 @@ The picture is FFmpeg's `testsrc2` pattern, which changes every frame, so a seek
 from __future__ import annotations
 
 import io
+import os
+import random
 import tempfile
 from datetime import datetime
 from fractions import Fraction
@@ -68,9 +70,6 @@ def _encode(path, seconds, width, height, fps, tone_hz, created, crf) -> None:
 
 def padded_clip(size: int, *, seed: int | None = None) -> bytes:
     """A real MP4 followed by random bytes up to `size`: large test files that still probe as video."""
-    import os
-    import random
-
     head = make_clip(seconds=2)
     if seed is None:
         return head + os.urandom(size - len(head))

@@ -7,33 +7,21 @@ same as missing (404), so a response never reveals that a recording exists.
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from common.roles import Role, user_has_role
 from devices.selectors import boroughs_for
-from evidence.models import (
-    AuditEvent,
-    BoroughAccessGrant,
-    Case,
-    EvidenceFlag,
-    Export,
-    Recording,
-    RecordingState,
-)
+from devices.services import CameraFootage
+from evidence.models import BoroughAccessGrant, IngestUpload, Recording, RecordingState
 
 BOROUGH_ROLES = (Role.CUSTODY_SERGEANT, Role.BOROUGH_ADMIN, Role.DISCLOSURE_OFFICER)
 
 
-def _staff_borough_ids(*, user, with_grants: bool) -> list[int] | None:
+def staff_borough_ids(*, user, with_grants: bool) -> list[int] | None:
     """None for a system admin (every borough); the borough ids of a borough role (plus granted
     ones); [] for anyone else. Plain ids, not a subquery, so the planner walks the borough index."""
     if not user.is_authenticated:
@@ -48,7 +36,7 @@ def _staff_borough_ids(*, user, with_grants: bool) -> list[int] | None:
 
 def recording_list_for(*, user) -> QuerySet[Recording]:
     """Recordings the user may see (any state); filter further for what a page shows."""
-    borough_ids = _staff_borough_ids(user=user, with_grants=True)
+    borough_ids = staff_borough_ids(user=user, with_grants=True)
     if borough_ids is None:
         return Recording.objects.all()
     if borough_ids:
@@ -84,96 +72,6 @@ def recording_get_for(*, user, recording_id) -> Recording:
     if recording is None:
         raise Http404
     return recording
-
-
-@dataclass(frozen=True)
-class SearchFilters:
-    officer: str = ""
-    camera: str = ""
-    started_from: datetime | None = None
-    started_to: datetime | None = None
-    flagged: bool | None = None
-    crime_reference: str = ""
-    case: int | None = None
-    deleting_within_days: int | None = None
-    oldest_first: bool = False
-
-
-@dataclass(frozen=True)
-class Page:
-    recordings: list[Recording]
-    next_cursor: str | None
-
-
-def _encode_cursor(recording: Recording) -> str:
-    raw = json.dumps([recording.started_at.isoformat(), str(recording.pk)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID] | None:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        started, pk = json.loads(raw)
-        when = parse_datetime(started)
-        return (when, uuid.UUID(pk)) if when else None
-    except (ValueError, TypeError):
-        return None
-
-
-def recording_search(*, user, filters: SearchFilters, cursor: str = "", limit: int = 50) -> Page:
-    """Search the user's recordings, newest first (or oldest), keyset-paginated.
-
-    The keyset (started_at, id) makes page 10,000 cost what page 1 costs, using the index
-    rec_borough_started.
-    """
-    qs = recording_list_for(user=user).filter(state=RecordingState.AVAILABLE)
-    f = filters
-    if f.officer:
-        term = f.officer.strip()
-        qs = qs.filter(
-            Q(officer__collar_number__iexact=term)
-            | Q(officer__last_name__istartswith=term)
-            | Q(officer__first_name__istartswith=term)
-        )
-    if f.camera:
-        qs = qs.filter(camera__serial__iexact=f.camera.strip())
-    if f.started_from:
-        qs = qs.filter(started_at__gte=f.started_from)
-    if f.started_to:
-        qs = qs.filter(started_at__lt=f.started_to)
-    active_flags = EvidenceFlag.objects.filter(recording=OuterRef("pk"), lifted_at__isnull=True)
-    if f.flagged is not None:
-        qs = qs.filter(Exists(active_flags)) if f.flagged else qs.exclude(Exists(active_flags))
-    if f.crime_reference:
-        refs = EvidenceFlag.objects.filter(
-            recording=OuterRef("pk"), crime_reference=f.crime_reference.strip().upper()
-        )
-        qs = qs.filter(Exists(refs))
-    if f.case is not None:
-        qs = qs.filter(cases__id=f.case)
-    if f.deleting_within_days is not None:
-        horizon = timezone.now() + timedelta(days=f.deleting_within_days)
-        qs = qs.filter(held=False, delete_after__lte=horizon)
-    position = _decode_cursor(cursor) if cursor else None
-    if position is not None:
-        started, pk = position
-        # (started_at, id) past the cursor. The redundant bound on started_at alone lets the
-        # database start the index scan at the cursor instead of filtering from the top.
-        if f.oldest_first:
-            qs = qs.filter(Q(started_at__gte=started),
-                           Q(started_at__gt=started) | Q(id__gt=pk))  # fmt: skip
-        else:
-            qs = qs.filter(Q(started_at__lte=started),
-                           Q(started_at__lt=started) | Q(id__lt=pk))  # fmt: skip
-    order = ["started_at", "id"] if f.oldest_first else ["-started_at", "-id"]
-    rows = list(
-        qs.annotate(flagged=Exists(active_flags))
-        .select_related("camera", "officer", "borough")
-        .order_by(*order)[: limit + 1]
-    )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, _encode_cursor(rows[-1]) if more and rows else None)
 
 
 def clock_suspect_list_for(*, user) -> QuerySet[Recording]:
@@ -214,81 +112,16 @@ def _clock_scope(*, user) -> QuerySet[Recording]:
     )
 
 
-def case_list_for(*, user) -> QuerySet[Case]:
-    """Cases of the boroughs the user works in (system admins: all); officers see none."""
-    borough_ids = _staff_borough_ids(user=user, with_grants=False)
-    if borough_ids is None:
-        return Case.objects.all()
-    return Case.objects.filter(borough_id__in=borough_ids)
+def camera_unfinished_uploads(*, camera) -> QuerySet[IngestUpload]:
+    """Uploads of a camera's clips that have started and not finished (nor been given up)."""
+    active = IngestUpload.objects.filter(state=IngestUpload.State.ACTIVE)
+    return active.filter(recording__camera=camera) | active.filter(metadata__camera=camera.serial)
 
 
-def case_get_for(*, user, case_id) -> Case:
-    case = (
-        case_list_for(user=user).filter(pk=case_id).select_related("borough", "created_by").first()
+def camera_footage(*, camera) -> CameraFootage:
+    """What the camera lifecycle's rules need to know of a camera's footage."""
+    last_clip = Recording.objects.filter(camera=camera).order_by("-started_at").first()
+    return CameraFootage(
+        unfinished_uploads=camera_unfinished_uploads(camera=camera).count(),
+        last_clip_started_at=last_clip.started_at if last_clip else None,
     )
-    if case is None:
-        raise Http404
-    return case
-
-
-def export_list_for(*, user) -> QuerySet[Export]:
-    """Exports of the boroughs the user works in, for those who may export (system admins: all)."""
-    if not user.is_authenticated or not (
-        user.has_perm("evidence.export_recording") or user_has_role(user, Role.SYSTEM_ADMIN)
-    ):
-        return Export.objects.none()
-    borough_ids = _staff_borough_ids(user=user, with_grants=False)
-    if borough_ids is None:
-        return Export.objects.all()
-    return Export.objects.filter(borough_id__in=borough_ids)
-
-
-def export_get_for(*, user, export_id) -> Export:
-    try:
-        pk = uuid.UUID(str(export_id))
-    except ValueError:
-        raise Http404 from None
-    export = (
-        export_list_for(user=user)
-        .filter(pk=pk)
-        .select_related("borough", "case", "created_by")
-        .first()
-    )
-    if export is None:
-        raise Http404
-    return export
-
-
-def audit_events_for_recording(*, recording: Recording) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.filter(object_type="evidence.recording", object_id=str(recording.pk))
-
-
-def audit_events_for_case(*, case: Case) -> QuerySet[AuditEvent]:
-    """The case's own events and those of the recordings on it (added, viewed, exported...)."""
-    recording_ids = [str(pk) for pk in case.recordings.values_list("pk", flat=True)]
-    return AuditEvent.objects.filter(
-        Q(object_type="evidence.case", object_id=str(case.pk))
-        | Q(object_type="evidence.recording", object_id__in=recording_ids)
-    )
-
-
-def audit_user_get_for(*, user, subject_id):
-    """A user whose actions the viewer may audit: system admins anyone; borough roles the people
-    of their own borough. 404 otherwise (the same for missing and not yours)."""
-    from django.contrib.auth import get_user_model
-
-    from devices.selectors import user_borough
-
-    if not str(subject_id).isdigit():
-        raise Http404
-    subject = get_user_model().objects.filter(pk=int(subject_id)).first()
-    if subject is None:
-        raise Http404
-    if user_has_role(user, Role.SYSTEM_ADMIN):
-        return subject
-    borough = user_borough(subject)
-    if borough is None or borough.pk not in (
-        _staff_borough_ids(user=user, with_grants=False) or []
-    ):
-        raise Http404
-    return subject

@@ -10,12 +10,3 @@ from evidence.ingest import expire_abandoned_uploads
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def expire_abandoned_uploads_task() -> int:
     return expire_abandoned_uploads()
-
-
-# Idempotent: a checkpoint of a head already signed is not written again.
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def audit_checkpoint_task() -> int | None:
-    from evidence.audit import checkpoint_write
-
-    checkpoint = checkpoint_write()
-    return checkpoint.seq if checkpoint else None

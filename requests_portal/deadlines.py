@@ -17,8 +17,9 @@ from functools import cache
 from zoneinfo import ZoneInfo
 
 import holidays
+from django.conf import settings
 
-LONDON = ZoneInfo("Europe/London")
+LONDON = ZoneInfo(settings.TIME_ZONE)  # the statutory clocks run on the force's calendar
 
 
 @cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import altcha
 from django import forms
@@ -19,12 +19,17 @@ from requests_portal.models import RequestKind
 
 def altcha_challenge() -> dict:
     challenge = altcha.create_challenge_v1(
-        hmac_key=settings.SECRET_KEY, max_number=settings.BWV_ALTCHA_MAX_NUMBER,
+        hmac_key=settings.SECRET_KEY,
+        max_number=settings.BWV_ALTCHA_MAX_NUMBER,
         expires=timezone.now() + timedelta(minutes=20),
-    )  # fmt: skip
-    return {"algorithm": challenge.algorithm, "challenge": challenge.challenge,
-            "maxnumber": challenge.max_number, "salt": challenge.salt,
-            "signature": challenge.signature}  # fmt: skip
+    )
+    return {
+        "algorithm": challenge.algorithm,
+        "challenge": challenge.challenge,
+        "maxnumber": challenge.max_number,
+        "salt": challenge.salt,
+        "signature": challenge.signature,
+    }
 
 
 def altcha_verify(payload: str) -> bool:
@@ -158,10 +163,7 @@ class RequestForm(forms.Form):
         data = super().clean()
         day, time = data.get("incident_date"), data.get("incident_time")
         if day and time:
-            from datetime import datetime
-            from zoneinfo import ZoneInfo
-
-            at = datetime.combine(day, time, tzinfo=ZoneInfo("Europe/London"))
+            at = datetime.combine(day, time, tzinfo=timezone.get_default_timezone())
             if at > timezone.now() + timedelta(minutes=5):
                 self.add_error("incident_date", "The incident cannot be in the future.")
             elif at < timezone.now() - timedelta(days=365 * 7):
@@ -171,6 +173,17 @@ class RequestForm(forms.Form):
 
     def request_data(self) -> dict:
         d = self.cleaned_data
-        return {key: d[key] for key in ("kind", "name", "email", "postal_address", "borough",
-                                         "place", "description", "appearance", "collar_number")} | {
-            "incident_at": d["incident_at"]}  # fmt: skip
+        return {
+            key: d[key]
+            for key in (
+                "kind",
+                "name",
+                "email",
+                "postal_address",
+                "borough",
+                "place",
+                "description",
+                "appearance",
+                "collar_number",
+            )
+        } | {"incident_at": d["incident_at"]}

@@ -168,9 +168,12 @@ class RequestFootage(models.Model):
         "evidence.Recording", on_delete=models.PROTECT, related_name="request_footage"
     )
     derived = models.ForeignKey(
-        "evidence.DerivedRecording", null=True, blank=True, on_delete=models.PROTECT,
+        "evidence.DerivedRecording",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
         related_name="+",
-    )  # fmt: skip
+    )
     attached_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

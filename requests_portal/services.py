@@ -13,13 +13,17 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from blobstore import blob_store
+from custody.services import audit_record, audit_record_many
+from evidence.crypto import SegmentCipher, new_data_key, open_blob, unwrap_data_key, wrap_data_key
+from evidence.media import plaintext_range
 from evidence.models import Recording, RecordingState
-from evidence.services import audit_record, audit_record_many
+from evidence.redaction import derived_bytes, redaction_create
 from requests_portal.deadlines import foi_due, london_date, right_of_access_due
 from requests_portal.models import (
     AccessRequest,
@@ -31,6 +35,8 @@ from requests_portal.models import (
     RequestStatus,
     RequestStep,
 )
+from retention.models import HoldSource
+from retention.services import RecordingGone, hold_place, holds_lift
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +58,18 @@ def _step(
     req: AccessRequest, title: str, *, note: str = "", public: bool = True, actor=None
 ) -> None:
     label = actor.get_username() if getattr(actor, "pk", None) else (actor or "")
-    RequestStep.objects.create(request=req, at=timezone.now(), title=title, note=note,
-                               public=public, actor=label)  # fmt: skip
+    RequestStep.objects.create(
+        request=req, at=timezone.now(), title=title, note=note, public=public, actor=label
+    )
 
 
 def _mail(req: AccessRequest, template: str, context: dict) -> bool:
     """Send one e-mail (text and HTML) to the requester; False if the mail server failed."""
     context = {"req": req, "site": settings.SITE_URL, **context}
     subject = render_to_string(f"emails/{template}_subject.txt", context).strip()
-    message = EmailMultiAlternatives(subject, render_to_string(f"emails/{template}.txt", context),
-                                     None, [req.email])  # fmt: skip
+    message = EmailMultiAlternatives(
+        subject, render_to_string(f"emails/{template}.txt", context), None, [req.email]
+    )
     message.attach_alternative(render_to_string(f"emails/{template}.html", context), "text/html")
     try:
         message.send()
@@ -92,8 +100,9 @@ def request_submit(*, data: dict, ip: str | None) -> AccessRequest:
     for _ in range(5):  # two submissions at once may pick the same number: take the next
         try:
             with transaction.atomic():
-                req = AccessRequest.objects.create(reference=_reference(data["kind"], now),
-                                                   submitted_ip=ip, **data)  # fmt: skip
+                req = AccessRequest.objects.create(
+                    reference=_reference(data["kind"], now), submitted_ip=ip, **data
+                )
                 _step(req, "Request received online; waiting for you to confirm your e-mail")
             break
         except IntegrityError:
@@ -121,9 +130,10 @@ def verification_send(req: AccessRequest) -> bool:
 def verification_retry_unsent() -> int:
     """Beat: send the verification mails that failed (the mail server was down)."""
     pending = AccessRequest.objects.filter(
-        status=RequestStatus.UNVERIFIED, verification_mailed_at__isnull=True,
+        status=RequestStatus.UNVERIFIED,
+        verification_mailed_at__isnull=True,
         created_at__gte=timezone.now() - timedelta(days=7),
-    )  # fmt: skip
+    )
     return sum(1 for req in pending[:200] if verification_send(req))
 
 
@@ -135,17 +145,15 @@ def _due(req: AccessRequest, start: datetime):
 def candidate_recordings(req: AccessRequest):
     window = timedelta(hours=settings.BWV_REQUEST_WINDOW_HOURS)
     return Recording.objects.filter(
-        borough=req.borough, started_at__gte=req.incident_at - window,
+        borough=req.borough,
+        started_at__gte=req.incident_at - window,
         started_at__lte=req.incident_at + window,
-    )  # fmt: skip
+    )
 
 
 def request_verify(*, token: str) -> tuple[str, AccessRequest | None]:
     """Confirm the e-mail address. Returns ("verified" | "already" | "expired" | "unknown", req).
     On first verification: the clock starts, candidate footage is held, the status link is sent."""
-    from retention.models import HoldSource
-    from retention.services import RecordingGone, hold_place
-
     req = AccessRequest.objects.filter(verify_token_hash=_hash(token)).first()
     if req is None:
         return "unknown", None
@@ -180,15 +188,27 @@ def request_verify(*, token: str) -> tuple[str, AccessRequest | None]:
                 held += 1
             except RecordingGone:
                 continue
-        _step(locked, "E-mail confirmed: your request is received",
-              note=f"We must answer by {locked.due_at:%d %B %Y}.")  # fmt: skip
+        _step(
+            locked,
+            "E-mail confirmed: your request is received",
+            note=f"We must answer by {locked.due_at:%d %B %Y}.",
+        )
         _step(locked, f"{held} recording(s) preserved while the request is open", public=False)
-        audit_record(actor=f"request:{locked.reference}", action="request.verified", obj=locked,
-                     detail={"held": held, "due": locked.due_at.isoformat()})  # fmt: skip
-        _mail_after_commit(locked, "status", {
-            "link": f"{settings.SITE_URL}/requests/status/{status_token}/",
-            "message": f"Your request {locked.reference} is received. We must answer by "
-                       f"{locked.due_at:%d %B %Y}. Follow it here:"})  # fmt: skip
+        audit_record(
+            actor=f"request:{locked.reference}",
+            action="request.verified",
+            obj=locked,
+            detail={"held": held, "due": locked.due_at.isoformat()},
+        )
+        _mail_after_commit(
+            locked,
+            "status",
+            {
+                "link": f"{settings.SITE_URL}/requests/status/{status_token}/",
+                "message": f"Your request {locked.reference} is received. We must answer by "
+                f"{locked.due_at:%d %B %Y}. Follow it here:",
+            },
+        )
     return "verified", locked
 
 
@@ -216,15 +236,15 @@ def request_ask_identity(*, req: AccessRequest, actor, note: str) -> None:
     req.status, req.id_requested_at, req.due_at = RequestStatus.AWAITING_ID, timezone.now(), None
     req.save(update_fields=["status", "id_requested_at", "due_at"])
     _step(req, "We need proof of your identity", note=note, actor=actor)
-    _notify(req, "We need proof of your identity before we can go on: upload it on your status "
-                 f"page (a photo or scan, JPEG, PNG or PDF, up to 10 MB). {note}")  # fmt: skip
+    _notify(
+        req,
+        "We need proof of your identity before we can go on: upload it on your status "
+        f"page (a photo or scan, JPEG, PNG or PDF, up to 10 MB). {note}",
+    )
 
 
 def identity_upload(*, req: AccessRequest, upload) -> IdentityDocument:
     """Store identity evidence sealed in segments; restart the clock from its receipt."""
-    from blobstore import blob_store
-    from evidence.crypto import SegmentCipher, new_data_key, wrap_data_key
-
     _require(req, RequestStatus.AWAITING_ID)
     if upload.size > ID_MAX_BYTES:
         raise RequestError("the file is larger than 10 MB")
@@ -234,17 +254,23 @@ def identity_upload(*, req: AccessRequest, upload) -> IdentityDocument:
         raise RequestError("send a photo or scan as JPEG, PNG or PDF")
     doc_id = uuid.uuid4()
     key = new_data_key()
-    kek_id, wrapped = wrap_data_key(key, recording_id=doc_id)
+    kek_id, wrapped = wrap_data_key(key, object_id=doc_id)
     storage_key = f"identity/{doc_id}"
-    cipher = SegmentCipher(key=key, recording_id=doc_id, segment_size=ID_SEGMENT_SIZE)
+    cipher = SegmentCipher(key=key, object_id=doc_id, segment_size=ID_SEGMENT_SIZE)
     blob_store().put(storage_key, cipher.seal_all(data))
     now = timezone.now()
     with transaction.atomic():
         doc = IdentityDocument.objects.create(
-            id=doc_id, request=req, storage_key=storage_key, kek_id=kek_id, wrapped_key=wrapped,
-            content_type=kind, size_bytes=len(data), segment_size=ID_SEGMENT_SIZE,
+            id=doc_id,
+            request=req,
+            storage_key=storage_key,
+            kek_id=kek_id,
+            wrapped_key=wrapped,
+            content_type=kind,
+            size_bytes=len(data),
+            segment_size=ID_SEGMENT_SIZE,
             uploaded_at=now,
-        )  # fmt: skip
+        )
         req.status, req.id_received_at, req.clock_started_at = RequestStatus.IN_PROGRESS, now, now
         req.due_at = _due(req, now)
         req.save(update_fields=["status", "id_received_at", "clock_started_at", "due_at"])
@@ -254,17 +280,13 @@ def identity_upload(*, req: AccessRequest, upload) -> IdentityDocument:
 
 def identity_document_plaintext(document: IdentityDocument) -> Iterator[bytes]:
     """The document's bytes, decrypted a segment at a time as they are read; an altered stored
-    object raises `evidence.crypto.IntegrityError` before any of its bytes are returned."""
-    from blobstore import blob_store
-    from evidence.crypto import open_blob, unwrap_data_key
-    from evidence.media import plaintext_range
-
+    object raises `evidence.crypto.TamperedError` before any of its bytes are returned."""
     if document.segment_size:
         return plaintext_range(document, 0, document.size_bytes)
     # Sealed in one piece before documents were segmented: at most ID_MAX_BYTES, opened whole.
-    key = unwrap_data_key(document.wrapped_key, kek_id=document.kek_id, recording_id=document.id)
+    key = unwrap_data_key(document.wrapped_key, kek_id=document.kek_id, object_id=document.id)
     sealed = blob_store().get(document.storage_key)
-    return iter([open_blob(key, recording_id=document.id, purpose="identity", sealed=sealed)])
+    return iter([open_blob(key, object_id=document.id, purpose="identity", sealed=sealed)])
 
 
 @transaction.atomic
@@ -290,8 +312,6 @@ def identity_document_consult(*, document: IdentityDocument, actor) -> None:
 
 def identity_checked(*, req: AccessRequest, actor, accepted: bool, note: str = "") -> None:
     """Record the check and delete the evidence at once (storage object and its key)."""
-    from blobstore import blob_store
-
     docs = list(req.documents.filter(deleted_at__isnull=True))
     failed = blob_store().delete_many([d.storage_key for d in docs])
     with transaction.atomic():
@@ -301,8 +321,14 @@ def identity_checked(*, req: AccessRequest, actor, accepted: bool, note: str = "
                 IdentityDocument.objects.filter(pk=d.pk).update(deleted_at=now, wrapped_key=None)
         req.id_checked_at = now
         req.save(update_fields=["id_checked_at"])
-        _step(req, "Proof of identity checked and deleted" if accepted else
-              "Proof of identity not accepted and deleted", note=note, actor=actor)  # fmt: skip
+        _step(
+            req,
+            "Proof of identity checked and deleted"
+            if accepted
+            else "Proof of identity not accepted and deleted",
+            note=note,
+            actor=actor,
+        )
         if not accepted:
             req.status = RequestStatus.AWAITING_ID
             req.save(update_fields=["status"])
@@ -315,24 +341,33 @@ def footage_attach(*, req: AccessRequest, recording: Recording, actor) -> Reques
     if not candidate_recordings(req).filter(pk=recording.pk).exists():
         raise RequestError("that recording is not from this incident's borough and time")
     footage, created = RequestFootage.objects.get_or_create(
-        request=req, recording=recording,
+        request=req,
+        recording=recording,
         defaults={"attached_by": actor, "attached_at": timezone.now()},
-    )  # fmt: skip
+    )
     if req.status == RequestStatus.RECEIVED:
         req.status = RequestStatus.IN_PROGRESS
         req.save(update_fields=["status"])
     if created:
-        audit_record(actor=actor, action="recording.attached_to_request", obj=recording,
-                     justification=req.reference, detail={"request": req.reference})  # fmt: skip
+        audit_record(
+            actor=actor,
+            action="recording.attached_to_request",
+            obj=recording,
+            justification=req.reference,
+            detail={"request": req.reference},
+        )
     return footage
 
 
 def footage_redact(*, footage: RequestFootage, boxes: list, mutes: list, actor) -> None:
-    from evidence.redaction import redaction_create
-
     _require(footage.request, RequestStatus.IN_PROGRESS)
-    derived = redaction_create(recording=footage.recording, boxes=boxes, mutes=mutes, actor=actor,
-                               purpose=f"redaction for {footage.request.reference}")  # fmt: skip
+    derived = redaction_create(
+        recording=footage.recording,
+        boxes=boxes,
+        mutes=mutes,
+        actor=actor,
+        purpose=f"redaction for {footage.request.reference}",
+    )
     RequestFootage.objects.filter(pk=footage.pk).update(derived=derived)
 
 
@@ -365,8 +400,13 @@ def request_decide(
     )
     req.save()
     _step(req, f"Decision: {Decision(decision).label}", note=reasons, actor=actor, public=False)
-    audit_record(actor=actor, action="request.decided", obj=req, justification=reasons,
-                 detail={"decision": decision, "exemptions": exemptions})  # fmt: skip
+    audit_record(
+        actor=actor,
+        action="request.decided",
+        obj=req,
+        justification=reasons,
+        detail={"decision": decision, "exemptions": exemptions},
+    )
 
 
 def request_approve(*, req: AccessRequest, actor) -> str | None:
@@ -385,30 +425,38 @@ def request_approve(*, req: AccessRequest, actor) -> str | None:
             req.status = RequestStatus.REFUSED
             req.save()
             _step(req, "Decision sent to you", note=Decision(req.decision).label)
-            _notify(req, f"Decision on {req.reference}: {Decision(req.decision).label}. "
-                         f"Reasons: {req.decision_reasons}")  # fmt: skip
+            _notify(
+                req,
+                f"Decision on {req.reference}: {Decision(req.decision).label}. "
+                f"Reasons: {req.decision_reasons}",
+            )
             return None
         token = secrets.token_urlsafe(32)
         link = ReleaseLink.objects.create(
-            request=req, token_hash=_hash(token), created_at=now,
+            request=req,
+            token_hash=_hash(token),
+            created_at=now,
             expires_at=now + timedelta(days=settings.BWV_RELEASE_LINK_DAYS),
-        )  # fmt: skip
+        )
         req.status, req.released_at = RequestStatus.RELEASED, now
         req.save()
         url = f"{settings.SITE_URL}/requests/release/{token}/"
         _step(req, "Footage released to you", note=f"Download it by {link.expires_at:%d %B %Y}.")
-        _mail_after_commit(req, "status", {"link": url, "message":
-                           f"Your footage for {req.reference} is ready. Download it before "
-                           f"{link.expires_at:%d %B %Y}:"})  # fmt: skip
+        _mail_after_commit(
+            req,
+            "status",
+            {
+                "link": url,
+                "message": f"Your footage for {req.reference} is ready. Download it before "
+                f"{link.expires_at:%d %B %Y}:",
+            },
+        )
     return url
 
 
 def release_download(*, token: str, ip: str) -> tuple[AccessRequest, list]:
     """The released files for a valid link, as (name, size, chunks()) to stream; each download
     is audited per recording."""
-    from evidence.media import plaintext_range
-    from evidence.redaction import derived_bytes
-
     link = ReleaseLink.objects.select_related("request").filter(token_hash=_hash(token)).first()
     if link is None:
         raise RequestError("unknown")
@@ -418,20 +466,41 @@ def release_download(*, token: str, ip: str) -> tuple[AccessRequest, list]:
     files = []
     for f in req.footage.select_related("recording", "derived"):
         if f.derived is not None:
-            files.append((f"{req.reference}-{f.recording_id}-redacted.mp4", f.derived.size_bytes,
-                          lambda d=f.derived: [derived_bytes(d)]))  # fmt: skip
+            files.append(
+                (
+                    f"{req.reference}-{f.recording_id}-redacted.mp4",
+                    f.derived.size_bytes,
+                    lambda d=f.derived: [derived_bytes(d)],
+                )
+            )
         elif req.decision == Decision.FULL:
             r = f.recording
-            files.append((f"{req.reference}-{f.recording_id}.mp4", r.size_bytes,
-                          lambda r=r: plaintext_range(r, 0, r.size_bytes)))  # fmt: skip
+            files.append(
+                (
+                    f"{req.reference}-{f.recording_id}.mp4",
+                    r.size_bytes,
+                    lambda r=r: plaintext_range(r, 0, r.size_bytes),
+                )
+            )
     with transaction.atomic():
         ReleaseLink.objects.filter(pk=link.pk).update(downloads=link.downloads + 1)
-        audit_record_many(actor=f"request:{req.reference}", action="recording.disclosed", entries=[
-            {"obj": f.recording, "recipient": req.email, "justification": req.reference,
-             "detail": {"via": "release link", "ip": ip,
-                        "derived": str(f.derived_id) if f.derived_id else None}}
-            for f in req.footage.select_related("recording")
-        ])  # fmt: skip
+        audit_record_many(
+            actor=f"request:{req.reference}",
+            action="recording.disclosed",
+            entries=[
+                {
+                    "obj": f.recording,
+                    "recipient": req.email,
+                    "justification": req.reference,
+                    "detail": {
+                        "via": "release link",
+                        "ip": ip,
+                        "derived": str(f.derived_id) if f.derived_id else None,
+                    },
+                }
+                for f in req.footage.select_related("recording")
+            ],
+        )
     return req, files
 
 
@@ -464,30 +533,27 @@ def request_close(*, req: AccessRequest, actor, reason: str) -> None:
 def request_holds_release_due(*, now: datetime, reference: str = "") -> int:
     """Lift the preservation holds of closed requests whose grace has passed (beat, daily; at
     closing, for that one request when it has no grace)."""
-    from retention.models import Hold, HoldSource
-    from retention.services import hold_lift
-
     lifted = 0
-    due = AccessRequest.objects.filter(status=RequestStatus.CLOSED, holds_lifted_at__isnull=True,
-                                       holds_release_at__lte=now)  # fmt: skip
+    due = AccessRequest.objects.filter(
+        status=RequestStatus.CLOSED, holds_lifted_at__isnull=True, holds_release_at__lte=now
+    )
     if reference:
         due = due.filter(reference=reference)
     for req in due:
         with transaction.atomic():
-            for hold in Hold.objects.filter(source=HoldSource.ACCESS_REQUEST, active=True,
-                                            source_ref=req.reference):  # fmt: skip
-                hold_lift(hold=hold, actor=f"request:{req.reference}",
-                          reason=f"{req.reference} closed; grace of "
-                                 f"{settings.BWV_REQUEST_HOLD_GRACE_DAYS} days over")  # fmt: skip
-                lifted += 1
+            lifted += holds_lift(
+                source=HoldSource.ACCESS_REQUEST,
+                source_ref=req.reference,
+                actor=f"request:{req.reference}",
+                reason=f"{req.reference} closed; grace of "
+                f"{settings.BWV_REQUEST_HOLD_GRACE_DAYS} days over",
+            )
             AccessRequest.objects.filter(pk=req.pk).update(holds_lifted_at=now)
     return lifted
 
 
 def disclosure_reminder_send(*, now: datetime) -> int:
     """Beat, daily: the open requests by due date, overdue first, to the disclosure team."""
-    from django.core.mail import send_mail
-
     if not settings.BWV_DISCLOSURE_TEAM_EMAILS:
         return 0
     open_requests = list(
@@ -505,9 +571,16 @@ def disclosure_reminder_send(*, now: datetime) -> int:
     if not open_requests:
         return 0
     today = london_date(now)
-    lines = [f"{'OVERDUE ' if r.due_at < today else ''}{r.reference} due {r.due_at:%d %b %Y} "
-             f"({r.get_status_display()}, {r.borough})" for r in open_requests]  # fmt: skip
-    send_mail(f"Access requests: {sum(r.due_at < today for r in open_requests)} overdue, "
-              f"{len(open_requests)} open", "\n".join(lines), None,
-              settings.BWV_DISCLOSURE_TEAM_EMAILS)  # fmt: skip
+    lines = [
+        f"{'OVERDUE ' if r.due_at < today else ''}{r.reference} due {r.due_at:%d %b %Y} "
+        f"({r.get_status_display()}, {r.borough})"
+        for r in open_requests
+    ]
+    send_mail(
+        f"Access requests: {sum(r.due_at < today for r in open_requests)} overdue, "
+        f"{len(open_requests)} open",
+        "\n".join(lines),
+        None,
+        settings.BWV_DISCLOSURE_TEAM_EMAILS,
+    )
     return len(open_requests)

@@ -19,8 +19,8 @@ from django.views.decorators.http import require_GET
 
 from common.auth import staff_required
 from common.web import client_ip
+from custody.zipstream import ZipStream
 from evidence.redaction import RedactionError, derived_bytes, propose_face_boxes
-from evidence.zipstream import ZipStream
 from requests_portal.deadlines import london_date
 from requests_portal.forms import RequestForm, altcha_challenge
 from requests_portal.models import Decision, IdentityDocument, RequestFootage, RequestStatus
@@ -78,23 +78,33 @@ def request_form_view(request):
             req = request_submit(data=form.request_data(), ip=ip or None)
             request.session["bwv_request_sent"] = req.reference
             return redirect("request-sent")
-    return render(request, "public/request_form.html", {
-        "form": form, "challenge": altcha_challenge(),
-        "retention_days": settings.BWV_RETENTION_DAYS,
-    }, status=400 if form.is_bound else 200)  # fmt: skip
+    return render(
+        request,
+        "public/request_form.html",
+        {
+            "form": form,
+            "challenge": altcha_challenge(),
+            "retention_days": settings.BWV_RETENTION_DAYS,
+        },
+        status=400 if form.is_bound else 200,
+    )
 
 
 def request_sent_view(request):
-    return render(request, "public/request_sent.html",
-                  {"reference": request.session.get("bwv_request_sent", "")})  # fmt: skip
+    return render(
+        request,
+        "public/request_sent.html",
+        {"reference": request.session.get("bwv_request_sent", "")},
+    )
 
 
 @never_cache
 def request_verify_view(request, token):
     outcome, req = request_verify(token=token)
     status = {"verified": 200, "already": 200, "expired": 410, "unknown": 404}[outcome]
-    return render(request, "public/request_verified.html", {"outcome": outcome, "req": req},
-                  status=status)  # fmt: skip
+    return render(
+        request, "public/request_verified.html", {"outcome": outcome, "req": req}, status=status
+    )
 
 
 @never_cache
@@ -113,11 +123,19 @@ def request_status_view(request, token):
         except RequestError as exc:
             error = str(exc)
     old_incident = req.incident_at < req.created_at - timedelta(days=settings.BWV_RETENTION_DAYS)
-    return render(request, "public/request_status.html", {
-        "req": req, "steps": req.steps.filter(public=True), "error": error,
-        "overdue": req.due_at and req.due_at < london_date(timezone.now()) and req.is_open,
-        "old_incident": old_incident, "retention_days": settings.BWV_RETENTION_DAYS,
-    }, status=400 if error else 200)  # fmt: skip
+    return render(
+        request,
+        "public/request_status.html",
+        {
+            "req": req,
+            "steps": req.steps.filter(public=True),
+            "error": error,
+            "overdue": req.due_at and req.due_at < london_date(timezone.now()) and req.is_open,
+            "old_incident": old_incident,
+            "retention_days": settings.BWV_RETENTION_DAYS,
+        },
+        status=400 if error else 200,
+    )
 
 
 @never_cache
@@ -156,10 +174,14 @@ def queue_view(request):
     requests = request_list_for(user=request.user).exclude(status=RequestStatus.UNVERIFIED)
     if request.GET.get("show") != "all":
         requests = requests.exclude(status=RequestStatus.CLOSED)
-    return render(request, "staff/disclosure_queue.html", {
-        "requests": requests.select_related("borough").order_by("due_at", "created_at")[:500],
-        "today": london_date(timezone.now()),
-    })  # fmt: skip
+    return render(
+        request,
+        "staff/disclosure_queue.html",
+        {
+            "requests": requests.select_related("borough").order_by("due_at", "created_at")[:500],
+            "today": london_date(timezone.now()),
+        },
+    )
 
 
 @staff_required
@@ -173,8 +195,12 @@ def request_detail_view(request, request_id):
             if action == "ask_identity":
                 request_ask_identity(req=req, actor=request.user, note=post.get("note", ""))
             elif action == "identity_checked":
-                identity_checked(req=req, actor=request.user, accepted=post.get("accepted") == "yes",
-                                 note=post.get("note", ""))  # fmt: skip
+                identity_checked(
+                    req=req,
+                    actor=request.user,
+                    accepted=post.get("accepted") == "yes",
+                    note=post.get("note", ""),
+                )
             elif action == "attach":
                 recording = (
                     candidate_recordings(req).filter(pk=post.get("recording") or None).first()
@@ -205,15 +231,23 @@ def request_detail_view(request, request_id):
             messages.error(request, str(exc))
         return redirect("disclosure-request", request_id=req.pk)
     attached = {f.recording_id for f in req.footage.all()}
-    return render(request, "staff/disclosure_request.html", {
-        "req": req, "steps": req.steps.all(), "decisions": Decision.choices,
-        "footage": req.footage.select_related("recording", "recording__camera", "derived"),
-        "candidates": candidate_recordings(req).select_related("camera", "officer")
-        .exclude(pk__in=attached).order_by("started_at")[:100],
-        "documents": req.documents.order_by("uploaded_at"),
-        "documents_to_check": req.documents.filter(deleted_at__isnull=True).count(),
-        "today": london_date(timezone.now()),
-    })  # fmt: skip
+    return render(
+        request,
+        "staff/disclosure_request.html",
+        {
+            "req": req,
+            "steps": req.steps.all(),
+            "decisions": Decision.choices,
+            "footage": req.footage.select_related("recording", "recording__camera", "derived"),
+            "candidates": candidate_recordings(req)
+            .select_related("camera", "officer")
+            .exclude(pk__in=attached)
+            .order_by("started_at")[:100],
+            "documents": req.documents.order_by("uploaded_at"),
+            "documents_to_check": req.documents.filter(deleted_at__isnull=True).count(),
+            "today": london_date(timezone.now()),
+        },
+    )
 
 
 @require_GET
@@ -292,10 +326,19 @@ def redact_view(request, request_id, footage_id):
                     else "boxes are not valid JSON"
                 )
     info = footage.recording.media_info or {}
-    return render(request, "staff/disclosure_redact.html", {
-        "footage": footage, "error": error, "proposals": proposals,
-        "proposals_json": json.dumps(proposals), "width": info.get("width"), "height": info.get("height"),
-    }, status=400 if error and request.method == "POST" and not proposals else 200)  # fmt: skip
+    return render(
+        request,
+        "staff/disclosure_redact.html",
+        {
+            "footage": footage,
+            "error": error,
+            "proposals": proposals,
+            "proposals_json": json.dumps(proposals),
+            "width": info.get("width"),
+            "height": info.get("height"),
+        },
+        status=400 if error and request.method == "POST" and not proposals else 200,
+    )
 
 
 @staff_required

@@ -14,8 +14,8 @@ import uuid
 from django.conf import settings
 
 from blobstore import S3BlobStore, blob_store
+from custody.services import audit_record
 from evidence.models import Recording, RecordingState
-from evidence.services import audit_record
 from retention.models import Hold, HoldSource
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,13 @@ def object_legal_hold_sync(*, recording_id) -> bool | None:
     keys = [k for k in (recording.storage_key, recording.poster_key) if k]
     for key in keys:
         store.set_legal_hold(key, on)
-    audit_record(actor="system:object-lock", action="recording.object_legal_hold", obj=recording,
-                 justification="mirrors the evidence hold" if on else "no evidence hold remains",
-                 detail={"legal_hold": "ON" if on else "OFF", "objects": keys})  # fmt: skip
+    audit_record(
+        actor="system:object-lock",
+        action="recording.object_legal_hold",
+        obj=recording,
+        justification="mirrors the evidence hold" if on else "no evidence hold remains",
+        detail={"legal_hold": "ON" if on else "OFF", "objects": keys},
+    )
     return on
 
 
@@ -44,7 +48,7 @@ def object_lock_selfcheck() -> tuple[bool, str]:
     store = blob_store()
     if not settings.S3_OBJECT_LOCK or not isinstance(store, S3BlobStore):
         return False, "Object Lock is not configured (BWV_S3_OBJECT_LOCK is off)"
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError  # only with S3, never in the embedded setup
 
     client, bucket = store.client, store.bucket
     key = f"selfcheck/object-lock/{uuid.uuid4()}"
@@ -53,8 +57,9 @@ def object_lock_selfcheck() -> tuple[bool, str]:
         client.delete_object(Bucket=bucket, Key=key)
         return False, "the bucket is not versioned: Object Lock cannot protect anything"
     try:
-        client.put_object_legal_hold(Bucket=bucket, Key=key, VersionId=version,
-                                     LegalHold={"Status": "ON"})  # fmt: skip
+        client.put_object_legal_hold(
+            Bucket=bucket, Key=key, VersionId=version, LegalHold={"Status": "ON"}
+        )
         try:
             client.delete_object(Bucket=bucket, Key=key, VersionId=version)
         except ClientError:
@@ -62,8 +67,9 @@ def object_lock_selfcheck() -> tuple[bool, str]:
         return False, "a version under legal hold WAS deleted: Object Lock is not enforced"
     finally:
         try:
-            client.put_object_legal_hold(Bucket=bucket, Key=key, VersionId=version,
-                                         LegalHold={"Status": "OFF"})  # fmt: skip
+            client.put_object_legal_hold(
+                Bucket=bucket, Key=key, VersionId=version, LegalHold={"Status": "OFF"}
+            )
             client.delete_object(Bucket=bucket, Key=key, VersionId=version)
         except ClientError:
             pass

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from common.roles import Role, user_has_role
+from evidence.models import RecordingState
 from evidence.selectors import BOROUGH_ROLES, recording_list_for
-from retention.models import RetentionPolicy
+from retention.models import RetentionPolicy, SweepRun
 
 WINDOW_LISTED = 20
 
@@ -33,12 +36,6 @@ def _recordings_for(*, user):
 
 def retention_report_for(*, user, now, days: int = 7) -> dict | None:
     """What the retention page shows, scoped to the user; None when they may not see it."""
-    from django.db.models import Count, Sum
-    from django.db.models.functions import TruncDate
-
-    from evidence.models import RecordingState
-    from retention.models import SweepRun
-
     recordings = _recordings_for(user=user)
     if recordings is None:
         return None
@@ -48,8 +45,8 @@ def retention_report_for(*, user, now, days: int = 7) -> dict | None:
             held=False,
             delete_after__gt=now,
             delete_after__lte=now + timedelta(days=days),
-        )  # fmt: skip
-        .annotate(day=TruncDate("delete_after", tzinfo=ZoneInfo("Europe/London")))
+        )
+        .annotate(day=TruncDate("delete_after", tzinfo=timezone.get_default_timezone()))
         .values("day")
         .annotate(count=Count("pk"), bytes=Sum("size_bytes"))
         .order_by("day")

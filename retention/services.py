@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from custody.services import audit_record
 from evidence.models import Recording, RecordingState
-from evidence.services import audit_record
 from retention.models import Hold, HoldSource
+from retention.tasks import object_legal_hold_sync_task
 
 
 class RecordingGone(Exception):
@@ -41,16 +43,22 @@ def hold_place(
     try:
         with transaction.atomic():
             hold = Hold.objects.create(
-                recording=locked, source=source, source_ref=source_ref, reason=reason,
+                recording=locked,
+                source=source,
+                source_ref=source_ref,
+                reason=reason,
                 placed_by=actor if getattr(actor, "is_authenticated", False) else None,
                 placed_at=timezone.now(),
-            )  # fmt: skip
+            )
     except IntegrityError:
         return Hold.objects.get(recording=locked, source=source, source_ref=source_ref, active=True)
     audit_record(
-        actor=actor, action="hold.placed", obj=locked, justification=reason,
+        actor=actor,
+        action="hold.placed",
+        obj=locked,
+        justification=reason,
         detail={"hold": hold.pk, "source": source, "source_ref": source_ref},
-    )  # fmt: skip
+    )
     _mirror_to_object_lock(hold)
     return hold
 
@@ -72,19 +80,36 @@ def hold_lift(*, hold: Hold, actor, reason: str) -> Hold:
     Recording.objects.filter(pk=hold.recording_id).update(held=still_held)
     if updated:
         audit_record(
-            actor=actor, action="hold.lifted", obj=hold.recording, justification=reason,
+            actor=actor,
+            action="hold.lifted",
+            obj=hold.recording,
+            justification=reason,
             detail={"hold": hold.pk, "source": hold.source, "source_ref": hold.source_ref},
-        )  # fmt: skip
+        )
         _mirror_to_object_lock(hold)
     return hold
 
 
+@transaction.atomic
+def holds_lift(
+    *, source_ref: str, actor, reason: str, source: str = "", recording: Recording | None = None
+) -> int:
+    """Lift every active hold placed for one cause (a flag, a case, a request), or only its hold on
+    `recording`, each with the reason and audited; returns how many were lifted."""
+    holds = Hold.objects.filter(source_ref=source_ref, active=True)
+    if source:
+        holds = holds.filter(source=source)
+    if recording is not None:
+        holds = holds.filter(recording=recording)
+    lifted = 0
+    for hold in holds.order_by("recording_id"):  # one lock order for every writer
+        hold_lift(hold=hold, actor=actor, reason=reason)
+        lifted += 1
+    return lifted
+
+
 def _mirror_to_object_lock(hold: Hold) -> None:
     """Evidence holds are mirrored as S3 legal holds, after commit (no S3 call in a transaction)."""
-    from django.conf import settings
-
     if settings.S3_OBJECT_LOCK and hold.source == HoldSource.EVIDENCE:
-        from retention.tasks import object_legal_hold_sync_task
-
         recording_id = str(hold.recording_id)
         transaction.on_commit(lambda: object_legal_hold_sync_task.delay(recording_id))

@@ -62,8 +62,8 @@ from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from blobstore import StorageUnavailable, blob_store
+from custody.services import audit_record, audit_record_many
 from evidence.models import Recording, RecordingState
-from evidence.services import audit_record, audit_record_many
 from retention.models import DeletionCertificate, Hold, SweepRun
 from retention.selectors import default_policy
 
@@ -72,10 +72,6 @@ log = logging.getLogger(__name__)
 ACTOR = "system:retention-sweep"
 CLAIM_LEASE = timedelta(minutes=30)
 MAX_ERRORS_KEPT = 100
-
-
-class SweepGuardTripped(Exception):
-    """The blast-radius guard stopped the run: nothing was deleted."""
 
 
 def expired_unheld(now: datetime):

@@ -5,6 +5,7 @@ import logging
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.conf import settings
 from django.core.mail import mail_admins
 
 from retention.objectlock import object_legal_hold_sync, object_lock_selfcheck
@@ -36,8 +37,6 @@ def object_legal_hold_sync_task(recording_id: str) -> bool | None:
 
 @worker_ready.connect
 def _check_object_lock_at_start(**kwargs) -> None:
-    from django.conf import settings
-
     if not settings.S3_OBJECT_LOCK:
         return
     try:

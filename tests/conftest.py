@@ -18,17 +18,29 @@ def pytest_configure(config):
             f"the tests need the real services ({', '.join(missing)} not set): run `make test`, "
             "or `python -m devtools.localservices -- pytest ...`"
         )
-    from django.db.backends.signals import connection_created
-
-    connection_created.connect(_allow_test_flush, weak=False)
+    _flush_past_the_audit_triggers()
 
 
-def _allow_test_flush(sender, connection, **kwargs):
+def _flush_past_the_audit_triggers():
     """Django empties the tables between transactional tests with TRUNCATE, which the audit log's
-    trigger refuses; it lets this one session through, and only in a test_ database."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET bwv.test_flush = 'on'")
+    triggers refuse, for every role and in every database. The tests run as PostgreSQL's
+    superuser, which may switch triggers off for its own session (session_replication_role): the
+    flush does that around its own statements and nowhere else. No application role can
+    (tests/bwv/test_db_roles.py), and the production trigger has no exception for tests."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    flush = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        with self.connection.cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")
+        try:
+            flush(self, sql_list)
+        finally:
+            with self.connection.cursor() as cursor:
+                cursor.execute("SET session_replication_role = DEFAULT")
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
 
 
 @pytest.fixture(autouse=True)
@@ -95,11 +107,19 @@ def browser_page(request, monkeypatch, settings):
 
     with sync_playwright() as p:
         browser = p.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--autoplay-policy=no-user-gesture-required"],
-        )  # fmt: skip
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
         # Playwright's wait_for_function compiles its predicate in the page with `new Function`,
         # which the site's Content-Security-Policy refuses; the tests of the policy itself open
         # their own contexts without this bypass (tests/bwv/test_csp_browser.py).

@@ -12,7 +12,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from common.roles import Role
-from devices.models import Borough, Camera, Officer, Rank
+from devices.models import Borough, Camera, Force, Officer, Rank
 from devices.services import camera_issue, dock_register
 
 _seq = itertools.count(1)
@@ -26,8 +26,20 @@ def borough(code: str = "QA", name: str | None = None) -> Borough:
     return obj
 
 
-def user(role: str | None = None, *, borough_code: str = "QA", username: str | None = None,
-         rank: str = Rank.SERGEANT, password: str = "correct-horse-battery-9"):  # fmt: skip
+def force(*, camera_target: int = 22_000) -> Force:
+    """The force's one row (its migration makes it; a test that empties tables needs it back)."""
+    obj, _ = Force.objects.update_or_create(pk=1, defaults={"camera_target": camera_target})
+    return obj
+
+
+def user(
+    role: str | None = None,
+    *,
+    borough_code: str = "QA",
+    username: str | None = None,
+    rank: str = Rank.SERGEANT,
+    password: str = "correct-horse-battery-9",
+):
     n = next(_seq)
     u = get_user_model().objects.create_user(username=username or f"user{n}", password=password)
     if role:
@@ -46,35 +58,47 @@ def user(role: str | None = None, *, borough_code: str = "QA", username: str | N
 def officer(*, borough_code: str = "QA", user=None, rank: str = Rank.CONSTABLE) -> Officer:
     n = next(_seq)
     return Officer.objects.create(
-        user=user, collar_number=f"{n:05d}{borough_code}", first_name="Alex", last_name=f"Officer{n}",
-        rank=rank, borough=borough(borough_code),
-    )  # fmt: skip
+        user=user,
+        collar_number=f"{n:05d}{borough_code}",
+        first_name="Alex",
+        last_name=f"Officer{n}",
+        rank=rank,
+        borough=borough(borough_code),
+    )
 
 
 def camera(*, borough_code: str = "QA", **kwargs) -> Camera:
     n = next(_seq)
-    return Camera.objects.create(serial=f"CAM-{borough_code}-{n:06d}", borough=borough(borough_code),
-                                 model="Test Cam", **kwargs)  # fmt: skip
+    return Camera.objects.create(
+        serial=f"CAM-{borough_code}-{n:06d}",
+        borough=borough(borough_code),
+        model="Test Cam",
+        **kwargs,
+    )
 
 
-def issued_camera(*, officer_obj: Officer | None = None, at: datetime | None = None,
-                  borough_code: str = "QA") -> tuple[Camera, Officer]:  # fmt: skip
+def issued_camera(
+    *, officer_obj: Officer | None = None, at: datetime | None = None, borough_code: str = "QA"
+) -> tuple[Camera, Officer]:
     officer_obj = officer_obj or officer(borough_code=borough_code)
     cam = camera(borough_code=officer_obj.borough.code)
     admin = user(Role.BOROUGH_ADMIN, borough_code=officer_obj.borough.code)
-    camera_issue(camera=cam, officer=officer_obj, actor=admin,
-                 at=at or timezone.now() - timedelta(days=90))  # fmt: skip
+    camera_issue(
+        camera=cam, officer=officer_obj, actor=admin, at=at or timezone.now() - timedelta(days=90)
+    )
     return cam, officer_obj
 
 
 def dock(*, borough_code: str = "QA"):
     admin = user(Role.BOROUGH_ADMIN, borough_code=borough_code)
-    return dock_register(borough=borough(borough_code), station="Test station", name="Dock",
-                         actor=admin)  # fmt: skip
+    return dock_register(
+        borough=borough(borough_code), station="Test station", name="Dock", actor=admin
+    )
 
 
-def clip_metadata(cam: Camera, data: bytes, *, started: datetime | None = None,
-                  seconds: float = 4.0, **overrides) -> dict[str, str]:  # fmt: skip
+def clip_metadata(
+    cam: Camera, data: bytes, *, started: datetime | None = None, seconds: float = 4.0, **overrides
+) -> dict[str, str]:
     start = started or timezone.now().replace(microsecond=0) - timedelta(hours=2)
     meta = {
         "camera": cam.serial,
@@ -87,8 +111,13 @@ def clip_metadata(cam: Camera, data: bytes, *, started: datetime | None = None,
     return meta
 
 
-def ingested_recording(*, cam: Camera | None = None, data: bytes | None = None,
-                       start: datetime | None = None, dock_obj=None):  # fmt: skip
+def ingested_recording(
+    *,
+    cam: Camera | None = None,
+    data: bytes | None = None,
+    start: datetime | None = None,
+    dock_obj=None,
+):
     """A recording that went through the real ingest path into the real store."""
     from evidence.ingest import upload_append, upload_create
     from evidence.models import Recording
@@ -103,8 +132,13 @@ def ingested_recording(*, cam: Camera | None = None, data: bytes | None = None,
     data = data or make_clip(seconds=2, tone_hz=200 + next(_seq) % 800)
     meta = clip_metadata(cam, data, started=start, seconds=2)
     upload = upload_create(dock=dock_obj, length=len(data), metadata=meta)
-    upload = upload_append(upload_id=upload.id, dock=dock_obj, offset=0, body=io.BytesIO(data),
-                           content_length=len(data))  # fmt: skip
+    upload = upload_append(
+        upload_id=upload.id,
+        dock=dock_obj,
+        offset=0,
+        body=io.BytesIO(data),
+        content_length=len(data),
+    )
     return Recording.objects.get(pk=upload.recording_ref)
 
 
@@ -118,12 +152,19 @@ def recording_row(*, cam: Camera | None = None, started: datetime | None = None,
     started = started or timezone.now() - timedelta(days=1)
     n = next(_seq)
     values = {
-        "camera": cam, "borough": cam.borough, "state": RecordingState.AVAILABLE,
-        "started_at": started, "ended_at": started + timedelta(seconds=30), "size_bytes": 1000,
-        "sha256": f"{n:064x}", "storage_key": f"recordings/{uuid.uuid4()}/media",
-        "segment_size": 1 << 20, "kek_id": "none", "wrapped_key": b"",
+        "camera": cam,
+        "borough": cam.borough,
+        "state": RecordingState.AVAILABLE,
+        "started_at": started,
+        "ended_at": started + timedelta(seconds=30),
+        "size_bytes": 1000,
+        "sha256": f"{n:064x}",
+        "storage_key": f"recordings/{uuid.uuid4()}/media",
+        "segment_size": 1 << 20,
+        "kek_id": "none",
+        "wrapped_key": b"",
         "delete_after": started + timedelta(days=31),
-    }  # fmt: skip
+    }
     values.update(kwargs)
     return Recording.objects.create(**values)
 

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 
 from common.roles import Role
 from evidence.ingest import upload_create
-from evidence.services import case_add_recording, case_create, recording_flag
+from review.services import case_add_recording, case_create, recording_flag
 from tests import factories as f
 
 EXAMPLES_PER_OPERATION = 30

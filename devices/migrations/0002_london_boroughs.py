@@ -3,16 +3,39 @@
 from django.db import migrations
 
 LONDON_BOROUGHS = [
-    ("KG", "Barking and Dagenham"), ("SX", "Barnet"), ("RY", "Bexley"), ("QK", "Brent"),
-    ("PY", "Bromley"), ("EK", "Camden"), ("ZD", "Croydon"), ("XD", "Ealing"),
-    ("YE", "Enfield"), ("RG", "Greenwich"), ("GD", "Hackney"), ("FH", "Hammersmith and Fulham"),
-    ("YR", "Haringey"), ("QA", "Harrow"), ("KD", "Havering"), ("XH", "Hillingdon"),
-    ("TX", "Hounslow"), ("NI", "Islington"), ("BS", "Kensington and Chelsea"),
-    ("VK", "Kingston upon Thames"), ("LX", "Lambeth"), ("PL", "Lewisham"), ("VW", "Merton"),
-    ("KF", "Newham"), ("JI", "Redbridge"), ("TW", "Richmond upon Thames"), ("MD", "Southwark"),
-    ("ZT", "Sutton"), ("HT", "Tower Hamlets"), ("JC", "Waltham Forest"), ("WW", "Wandsworth"),
+    ("KG", "Barking and Dagenham"),
+    ("SX", "Barnet"),
+    ("RY", "Bexley"),
+    ("QK", "Brent"),
+    ("PY", "Bromley"),
+    ("EK", "Camden"),
+    ("ZD", "Croydon"),
+    ("XD", "Ealing"),
+    ("YE", "Enfield"),
+    ("RG", "Greenwich"),
+    ("GD", "Hackney"),
+    ("FH", "Hammersmith and Fulham"),
+    ("YR", "Haringey"),
+    ("QA", "Harrow"),
+    ("KD", "Havering"),
+    ("XH", "Hillingdon"),
+    ("TX", "Hounslow"),
+    ("NI", "Islington"),
+    ("BS", "Kensington and Chelsea"),
+    ("VK", "Kingston upon Thames"),
+    ("LX", "Lambeth"),
+    ("PL", "Lewisham"),
+    ("VW", "Merton"),
+    ("KF", "Newham"),
+    ("JI", "Redbridge"),
+    ("TW", "Richmond upon Thames"),
+    ("MD", "Southwark"),
+    ("ZT", "Sutton"),
+    ("HT", "Tower Hamlets"),
+    ("JC", "Waltham Forest"),
+    ("WW", "Wandsworth"),
     ("CW", "Westminster"),
-]  # fmt: skip
+]
 
 
 def load_boroughs(apps, schema_editor):

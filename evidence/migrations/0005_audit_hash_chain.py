@@ -9,7 +9,7 @@ import django.db.models.fields.json
 import django.db.models.functions.comparison
 from django.db import migrations, models
 
-import evidence.models
+import custody.models
 
 
 def _json_of(expression):
@@ -25,7 +25,7 @@ def _generated(key, output_field):
 
 
 def chain_existing_events(apps, schema_editor):
-    from evidence.audit import GENESIS, chain_hash, event_body
+    from custody.audit import GENESIS, chain_hash, event_body
 
     AuditEvent = apps.get_model("evidence", "AuditEvent")
     AuditChainHead = apps.get_model("evidence", "AuditChainHead")
@@ -77,7 +77,7 @@ class Migration(migrations.Migration):
                 ("seq", models.BigIntegerField(default=0)),
                 ("hash", models.CharField(max_length=64)),
             ],
-        ),  # fmt: skip
+        ),
         migrations.AddField("auditevent", "body", models.TextField(null=True)),
         migrations.AddField("auditevent", "hash", models.CharField(max_length=64, null=True)),
         migrations.AddField("auditevent", "prev_hash", models.CharField(max_length=64, null=True)),
@@ -99,7 +99,7 @@ class Migration(migrations.Migration):
                 "object_id",
                 "object_type",
             ]
-        ],  # fmt: skip
+        ],
         migrations.AlterField(
             "auditevent",
             "body",
@@ -117,7 +117,7 @@ class Migration(migrations.Migration):
             "at",
             models.GeneratedField(
                 db_persist=True,
-                expression=evidence.models.EpochMicros(
+                expression=custody.models.EpochMicros(
                     django.db.models.functions.comparison.Cast(
                         _json_of("t"), models.BigIntegerField()
                     )

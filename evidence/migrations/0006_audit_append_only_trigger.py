@@ -4,7 +4,7 @@ The triggers fire for every role, the table's owner included; only someone who c
 triggers (a superuser, or the owner with ALTER TABLE) can get round them, and then the hash chain
 shows what they did. One narrow exception: Django's test runner empties tables with TRUNCATE between
 transactional tests, so TRUNCATE passes in a database whose name starts with "test_" and only when
-the session has set bwv.test_flush = 'on' (the test suite does; nothing else does).
+the session has set bwv.test_flush = 'on' (removed again in custody 0003: the tests flush otherwise).
 """
 
 from django.db import migrations

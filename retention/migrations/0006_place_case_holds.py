@@ -9,7 +9,7 @@ their objects may be gone, so holding them would promise footage that is not the
 
 Self-contained on purpose: it imports nothing of the project (the code will move between apps,
 and this migration must still run on an old database). The audit events are appended to the hash
-chain exactly as `evidence/audit.py` does it (canonical JSON body, SHA-256 over the previous hash
+chain exactly as `custody/audit.py` does it (canonical JSON body, SHA-256 over the previous hash
 and the body, the head row locked and moved), so `manage.py audit_verify` stays clean.
 
 The reverse lifts every active case hold, with a `hold.lifted` event each: the code before this
@@ -29,7 +29,7 @@ GENESIS = "0" * 64
 CHUNK = 1000
 
 
-# -- The audit chain, as evidence/audit.py writes it (copied: see the module's docstring) ---------
+# -- The audit chain, as custody/audit.py writes it (copied: see the module's docstring) ---------
 
 
 def _canonical_json(value) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -51,3 +52,24 @@ def test_the_database_makes_both_roles_from_their_secrets_on_first_start():
     assert "CREATE ROLE bwv_owner LOGIN" in script and "CREATE ROLE bwv_app LOGIN" in script
     assert "SUPERUSER" not in script.replace("NOSUPERUSER", "")
     assert "/run/secrets/db_owner_password" in script and "/run/secrets/db_app_password" in script
+
+
+def test_the_image_holds_every_package_the_project_installs():
+    """The Dockerfile copies each package by name: one added to the project must be added there."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {
+        pattern.rstrip("*")
+        for pattern in project["tool"]["setuptools"]["packages"]["find"]["include"]
+    }
+    copied = {
+        line.split()[1]
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ") and len(line.split()) == 3
+    }
+    ours = {
+        app.split(".")[0] for app in settings.INSTALLED_APPS if (ROOT / app.split(".")[0]).is_dir()
+    }
+    assert ours | {"common", "blobstore"} <= packages, (ours | {"common", "blobstore"}) - packages
+    assert packages <= copied, packages - copied

@@ -11,9 +11,9 @@ from django.test import Client
 from django.utils import timezone
 
 from common.roles import Role
-from evidence.services import case_add_recording, case_create, export_create
 from requests_portal.deadlines import london_date, right_of_access_due
 from requests_portal.models import AccessRequest, RequestKind, RequestStatus
+from review.services import case_add_recording, case_create, export_create
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

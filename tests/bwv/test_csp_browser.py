@@ -12,9 +12,9 @@ from django.utils import timezone
 from common.roles import Role
 from devices.models import Dock, Rank
 from evidence.sample_media import make_clip
-from evidence.services import case_add_recording, case_create, export_create
 from requests_portal.deadlines import london_date, right_of_access_due
 from requests_portal.models import AccessRequest, RequestKind, RequestStatus
+from review.services import case_add_recording, case_create, export_create
 from tests import factories as f
 from tests.browser import PASSWORD, fill_incident_time, sign_in
 

@@ -6,7 +6,7 @@ test server, granted by the same command, and used: first through Django itself 
 append, a recording written and changed), then over a plain connection that tries what someone
 holding its password would try against the audit log. Every refusal must come from the role's
 rights, not from the audit log's trigger: the trigger can be switched off by whoever owns the
-table, and in a test_ database it lets TRUNCATE through when bwv.test_flush is on.
+table.
 """
 
 import io
@@ -20,9 +20,10 @@ from django.core.management.base import CommandError
 from django.db import connection
 from psycopg import errors, sql
 
-from evidence.audit import audit_verify
-from evidence.models import AuditEvent, AuditTreeNode, Recording
-from evidence.services import audit_record, audit_record_many
+from custody.audit import audit_verify
+from custody.models import AuditEvent, AuditTreeNode
+from custody.services import audit_record, audit_record_many
+from evidence.models import Recording
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -130,9 +131,6 @@ def test_the_application_role_cannot_switch_off_or_get_round_the_audit_trigger(a
     audit_record(actor="system:test", action="test.appended", object_type="test", object_id="1")
     count = AuditEvent.objects.count()
     with connect_as(app_role) as conn:
-        # What would let TRUNCATE past the trigger in a test database: only the missing right
-        # must stop it here.
-        conn.execute("SET bwv.test_flush = 'on'")
         name = conn.execute("SELECT current_database()").fetchone()[0]
         assert name.startswith("test_")
         refusals = {}

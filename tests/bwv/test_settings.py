@@ -10,8 +10,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _bare_env(tmp_path, **extra) -> dict[str, str]:
     # Nothing of the test run's services or secrets leaks into the child.
-    return {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "BWV_VAR_DIR": str(tmp_path / "var"),
-            **extra}  # fmt: skip
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "BWV_VAR_DIR": str(tmp_path / "var"),
+        **extra,
+    }
 
 
 def test_embedded_settings_boot_with_no_environment(tmp_path):
@@ -26,8 +30,14 @@ def test_embedded_settings_boot_with_no_environment(tmp_path):
         "print(s.DATABASES['default']['ENGINE'], s.STORAGES['default']['BACKEND'],\n"
         "      s.CELERY_BROKER_URL, r.status_code, r.json()['status'])\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     engine, storage, broker, status, health = out.stdout.split()
     assert engine == "django.db.backends.sqlite3"
@@ -51,16 +61,52 @@ def test_check_deploy_is_clean_with_production_variables(tmp_path):
         BWV_S3_BUCKET="bwv",
         BWV_ALLOWED_HOSTS="bwv.example",
     )
-    out = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "no issues" in out.stdout
 
 
 def test_production_refuses_to_start_without_its_secrets(tmp_path):
     env = _bare_env(tmp_path, BWV_PRODUCTION="1")
-    out = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode != 0
     assert "DJANGO_SECRET_KEY" in out.stderr
     assert not (tmp_path / "var" / "secret_key").exists()
+
+
+def test_a_yes_or_no_setting_that_is_neither_stops_the_start(tmp_path):
+    """A typo in BWV_PRODUCTION must not quietly mean "no" (a production run without its checks)."""
+    script = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'bwv.settings'; django.setup()"
+    )
+    for value, ok in [("ture", False), ("1 ", None), ("no", True), ("", True)]:
+        env = _bare_env(tmp_path, BWV_PRODUCTION=value)
+        out = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if ok is False:
+            assert out.returncode != 0
+            assert "BWV_PRODUCTION='ture' is neither yes nor no" in out.stderr
+        elif ok is None:  # "1 " is yes: a production start without its secrets refuses to start
+            assert out.returncode != 0 and "must be set when BWV_PRODUCTION=1" in out.stderr
+        else:
+            assert out.returncode == 0, out.stderr

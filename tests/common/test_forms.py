@@ -17,8 +17,11 @@ LONDON = ZoneInfo("Europe/London")
 
 
 class IncidentForm(forms.Form):
-    kind = forms.ChoiceField(choices=[("sar", "Right of access"), ("foi", "Freedom of information")],
-                             widget=forms.RadioSelect, label="What are you asking for?")  # fmt: skip
+    kind = forms.ChoiceField(
+        choices=[("sar", "Right of access"), ("foi", "Freedom of information")],
+        widget=forms.RadioSelect,
+        label="What are you asking for?",
+    )
     name = forms.CharField(max_length=20, label="Your full name", help_text="As on your passport")
     note = forms.CharField(required=False, widget=forms.Textarea, label="Anything else")
     day = DateField(label="Date of the incident")

@@ -5,10 +5,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from common.roles import Role
+from custody.models import AuditEvent
 from devices.models import CameraAssignment, CameraStatus
 from devices.selectors import officer_holding_camera
 from devices.services import CameraError, camera_issue, camera_return
-from evidence.models import AuditEvent
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,10 @@ pytestmark = pytest.mark.django_db
 
 def test_every_issued_key_authenticates_whatever_characters_its_secret_has():
     admin = f.user("borough_admin")
-    keys = [dock_register(borough=f.borough(), station="S", name=f"D{i}", actor=admin)
-            for i in range(40)]  # fmt: skip
+    keys = [
+        dock_register(borough=f.borough(), station="S", name=f"D{i}", actor=admin)
+        for i in range(40)
+    ]
     # url-safe secrets contain "_" and "-" often enough that 40 keys cover both.
     assert any("_" in key.split("_", 2)[2] for _dock, key in keys)
     for dock, key in keys:

@@ -43,9 +43,13 @@ class Tus:
         extra = {"HTTP_UPLOAD_OFFSET": str(offset)}
         if checksum:
             extra["HTTP_UPLOAD_CHECKSUM"] = checksum
-        return self.client.generic("PATCH", url, data=body,
-                                   content_type="application/offset+octet-stream",
-                                   **self.headers(**extra))  # fmt: skip
+        return self.client.generic(
+            "PATCH",
+            url,
+            data=body,
+            content_type="application/offset+octet-stream",
+            **self.headers(**extra),
+        )
 
     def head(self, url: str):
         return self.client.head(url, **self.headers())

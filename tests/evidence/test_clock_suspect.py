@@ -13,10 +13,13 @@ from rest_framework.test import APIClient
 
 from blobstore import blob_store
 from common.roles import Role
+from custody.models import AuditEvent
 from devices.services import camera_issue, camera_return
-from evidence.models import AuditEvent, ClockSuspect, FlagKind, Recording, RecordingState
-from evidence.services import ClockCorrectionError, recording_correct_time, recording_flag
+from evidence.models import ClockSuspect, Recording, RecordingState
+from evidence.services import ClockCorrectionError, recording_correct_time
 from retention.sweep import sweep_expired_recordings
+from review.models import FlagKind
+from review.services import recording_flag
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

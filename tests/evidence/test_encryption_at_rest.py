@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 
 from blobstore import blob_store
-from evidence.crypto import OVERHEAD, IntegrityError, KeyDestroyed
+from evidence.crypto import OVERHEAD, KeyDestroyed, TamperedError
 from evidence.media import plaintext_range
 from evidence.models import Recording
 from tests import factories as f
@@ -59,11 +59,11 @@ def test_one_flipped_byte_fails_loudly_and_returns_nothing_altered(recording):
 
     _rewrite(recording, flip)
     segment = position // (MiB + OVERHEAD)
-    with pytest.raises(IntegrityError, match=f"segment {segment}"):
+    with pytest.raises(TamperedError, match=f"segment {segment}"):
         _read_all(recording)
     # Segments before the damaged one still read; the damaged one never yields a byte.
     assert len(b"".join(plaintext_range(recording, 0, segment * MiB))) == segment * MiB
-    with pytest.raises(IntegrityError):
+    with pytest.raises(TamperedError):
         b"".join(plaintext_range(recording, segment * MiB, segment * MiB + 10))
 
 
@@ -75,7 +75,7 @@ def test_swapped_segments_fail(recording):
         return b + a + data[2 * size :]
 
     _rewrite(recording, swap)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(TamperedError):
         b"".join(plaintext_range(recording, 0, 10))
 
 
@@ -84,7 +84,7 @@ def test_a_cut_off_tail_fails_even_on_a_segment_boundary(recording):
     # Drop the last segment entirely: the new last one was not sealed as "last".
     full_segments = recording.size_bytes // MiB
     _rewrite(recording, lambda data: data[: full_segments * size])
-    with pytest.raises(IntegrityError):
+    with pytest.raises(TamperedError):
         _read_all(recording)
 
 
@@ -93,7 +93,7 @@ def test_segments_moved_to_another_recording_fail(big_clip):
     second = f.ingested_recording(data=big_clip[:-1000] + b"\x00" * 1000)
     store = blob_store()
     store.put(second.storage_key, store.get(first.storage_key))
-    with pytest.raises(IntegrityError):
+    with pytest.raises(TamperedError):
         b"".join(plaintext_range(second, 0, 10))
 
 
@@ -119,5 +119,5 @@ def test_a_wrapped_key_copied_to_another_recording_does_not_unwrap(big_clip):
     second = f.ingested_recording()
     Recording.objects.filter(pk=second.pk).update(wrapped_key=first.wrapped_key)
     second.refresh_from_db()
-    with pytest.raises(IntegrityError, match="does not unwrap"):
+    with pytest.raises(TamperedError, match="does not unwrap"):
         _read_all(second)

@@ -10,10 +10,11 @@ import pytest
 from django.utils import timezone
 
 from blobstore import blob_store
+from custody.models import AuditEvent
 from devices.models import CameraStatus
 from devices.services import dock_revoke, dock_rotate_key
 from evidence.media import plaintext_range
-from evidence.models import AuditEvent, IngestUpload, Recording, RecordingState
+from evidence.models import IngestUpload, Recording, RecordingState
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -46,13 +47,18 @@ def test_options_advertise_tus_and_its_extensions(tus):
     assert response.status_code == 204, response.content
     assert response["Tus-Version"] == "1.0.0"
     assert set(response["Tus-Extension"].split(",")) == {
-        "creation", "checksum", "termination", "expiration"}  # fmt: skip
+        "creation",
+        "checksum",
+        "termination",
+        "expiration",
+    }
     assert "sha256" in response["Tus-Checksum-Algorithm"]
 
 
 @pytest.mark.parametrize("chunk", [3 * MiB + 17, 8 * MiB, 64 * MiB])
-def test_a_clip_uploaded_in_any_chunking_is_verified_encrypted_and_attributed(tus, cam, big_clip,
-                                                                               chunk):  # fmt: skip
+def test_a_clip_uploaded_in_any_chunking_is_verified_encrypted_and_attributed(
+    tus, cam, big_clip, chunk
+):
     created = tus.create(len(big_clip), f.clip_metadata(cam, big_clip, gps="51.58,-0.335"))
     assert created.status_code == 201, created.content
     url = _path(created)
@@ -101,8 +107,13 @@ def test_a_cut_off_patch_keeps_what_arrived_and_the_upload_resumes(cam, big_clip
     upload = upload_create(dock=dock, length=len(big_clip), metadata=f.clip_metadata(cam, big_clip))
     cut = 11 * MiB + 12345  # past one part boundary, in the middle of the next part
     with pytest.raises(IngestError):
-        upload_append(upload_id=upload.id, dock=dock, offset=0, body=DropsAfter(big_clip, cut),
-                      content_length=len(big_clip))  # fmt: skip
+        upload_append(
+            upload_id=upload.id,
+            dock=dock,
+            offset=0,
+            body=DropsAfter(big_clip, cut),
+            content_length=len(big_clip),
+        )
     upload.refresh_from_db()
     assert upload.offset == cut, "every byte that arrived is kept for the resume"
     assert upload.lease_token is None
@@ -114,8 +125,9 @@ def test_a_cut_off_patch_keeps_what_arrived_and_the_upload_resumes(cam, big_clip
     import io
 
     rest = big_clip[cut:]
-    upload = upload_append(upload_id=upload.id, dock=dock, offset=cut, body=io.BytesIO(rest),
-                           content_length=len(rest))  # fmt: skip
+    upload = upload_append(
+        upload_id=upload.id, dock=dock, offset=cut, body=io.BytesIO(rest), content_length=len(rest)
+    )
     recording = Recording.objects.get(pk=upload.recording_ref)
     assert recording.state == RecordingState.AVAILABLE
     assert b"".join(plaintext_range(recording, 0, recording.size_bytes)) == big_clip
@@ -203,15 +215,17 @@ def test_malformed_metadata_is_refused_with_a_clear_message(
 
 
 def test_metadata_that_is_not_base64_is_refused(tus):
-    response = tus.client.post("/api/v1/ingest/", **tus.headers(
-        HTTP_UPLOAD_LENGTH="10", HTTP_UPLOAD_METADATA="camera !!!"))  # fmt: skip
+    response = tus.client.post(
+        "/api/v1/ingest/", **tus.headers(HTTP_UPLOAD_LENGTH="10", HTTP_UPLOAD_METADATA="camera !!!")
+    )
     assert response.status_code == 400
     assert "base64" in response.json()["detail"]
 
 
 def test_missing_tus_version_or_length_is_refused(tus, cam, small_clip):
-    response = tus.client.post("/api/v1/ingest/", HTTP_AUTHORIZATION=f"Bearer {tus.key}",
-                               HTTP_UPLOAD_LENGTH="10")  # fmt: skip
+    response = tus.client.post(
+        "/api/v1/ingest/", HTTP_AUTHORIZATION=f"Bearer {tus.key}", HTTP_UPLOAD_LENGTH="10"
+    )
     assert response.status_code == 412 and response["Tus-Version"] == "1.0.0"
     response = tus.client.post("/api/v1/ingest/", **tus.headers())
     assert response.status_code == 400 and "Upload-Length" in response.json()["detail"]
@@ -255,8 +269,12 @@ def test_a_whole_file_hash_mismatch_rejects_and_keeps_nothing(tus, cam, small_cl
     assert _stored_keys(upload.recording_ref) == []
     assert tus.get(url).json()["state"] == "failed"
     assert tus.head(url).status_code == 410
-    assert AuditEvent.objects.filter(action="recording.upload_rejected",
-                                     object_id=str(upload.recording_ref)).count() == 1  # fmt: skip
+    assert (
+        AuditEvent.objects.filter(
+            action="recording.upload_rejected", object_id=str(upload.recording_ref)
+        ).count()
+        == 1
+    )
 
 
 def test_a_file_that_is_not_a_video_is_rejected_and_nothing_is_kept(tus, cam):
@@ -586,14 +604,23 @@ def test_progress_is_committed_while_parts_are_in_flight_and_survives_a_crash(ca
 
     upload = upload_create(dock=dock, length=len(data), metadata=f.clip_metadata(cam, data))
     with pytest.raises(RuntimeError):
-        upload_append(upload_id=upload.id, dock=dock, offset=0, body=WorkerDies(data),
-                      content_length=len(data))  # fmt: skip
+        upload_append(
+            upload_id=upload.id,
+            dock=dock,
+            offset=0,
+            body=WorkerDies(data),
+            content_length=len(data),
+        )
     upload.refresh_from_db()
     assert CHECKPOINT_BYTES <= upload.offset <= 45 * MiB
     assert upload.offset % (8 * MiB) == 0 and bytes(upload.pending) == b""
-    resumed = upload_append(upload_id=upload.id, dock=dock, offset=upload.offset,
-                            body=io.BytesIO(data[upload.offset :]),
-                            content_length=len(data) - upload.offset)  # fmt: skip
+    resumed = upload_append(
+        upload_id=upload.id,
+        dock=dock,
+        offset=upload.offset,
+        body=io.BytesIO(data[upload.offset :]),
+        content_length=len(data) - upload.offset,
+    )
     recording = Recording.objects.get(pk=resumed.recording_ref)
     assert recording.sha256 == hashlib.sha256(data).hexdigest()
     assert (

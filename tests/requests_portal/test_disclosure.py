@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from blobstore import blob_store
 from common.roles import Role
-from evidence.models import AuditEvent
+from custody.models import AuditEvent
 from evidence.redaction import RedactionError, derived_bytes, propose_face_boxes
 from evidence.sample_media import make_clip
 from requests_portal.deadlines import london_date, right_of_access_due
@@ -43,12 +43,19 @@ def _mail(settings):
 def received_request(recording) -> AccessRequest:
     now = timezone.now()
     return AccessRequest.objects.create(
-        reference=f"SAR-2026-{AccessRequest.objects.count() + 1:06d}", kind=RequestKind.RIGHT_OF_ACCESS,
-        status=RequestStatus.RECEIVED, name="Sam", email="sam@example.org",
-        incident_at=recording.started_at, borough=recording.borough, place="Station Rd",
-        description="stop and search", received_at=now, clock_started_at=now,
+        reference=f"SAR-2026-{AccessRequest.objects.count() + 1:06d}",
+        kind=RequestKind.RIGHT_OF_ACCESS,
+        status=RequestStatus.RECEIVED,
+        name="Sam",
+        email="sam@example.org",
+        incident_at=recording.started_at,
+        borough=recording.borough,
+        place="Station Rd",
+        description="stop and search",
+        received_at=now,
+        clock_started_at=now,
         due_at=right_of_access_due(london_date(now)),
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -171,11 +178,21 @@ def test_decision_approval_release_and_an_expired_link(clip, django_capture_on_c
     with pytest.raises(RequestError, match="exemptions"):
         request_decide(req=req, actor=first, decision="partial", reasons="third parties")
     with pytest.raises(RequestError, match="redact each clip"):
-        request_decide(req=req, actor=first, decision="partial", reasons="third parties",
-                       exemptions="s.45(4)(e) rights of others")  # fmt: skip
+        request_decide(
+            req=req,
+            actor=first,
+            decision="partial",
+            reasons="third parties",
+            exemptions="s.45(4)(e) rights of others",
+        )
     footage_redact(footage=footage, boxes=[BOX], mutes=[], actor=first)
-    request_decide(req=req, actor=first, decision="partial", reasons="third parties",
-                   exemptions="s.45(4)(e) rights of others")  # fmt: skip
+    request_decide(
+        req=req,
+        actor=first,
+        decision="partial",
+        reasons="third parties",
+        exemptions="s.45(4)(e) rights of others",
+    )
     with pytest.raises(RequestError, match="second person"):
         request_approve(req=req, actor=first)
     with django_capture_on_commit_callbacks(execute=True):

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from common.roles import Role
-from evidence.models import AuditEvent
+from custody.models import AuditEvent
 from requests_portal.deadlines import london_date, right_of_access_due
 from requests_portal.models import AccessRequest, RequestKind, RequestStatus
 from tests import factories as f

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from blobstore import blob_store
 from common.roles import Role
+from custody.models import AuditEvent
 from evidence.crypto import OVERHEAD, new_data_key, seal_blob, wrap_data_key
-from evidence.models import AuditEvent
 from requests_portal import services
 from requests_portal.deadlines import london_date, right_of_access_due
 from requests_portal.models import AccessRequest, IdentityDocument, RequestKind, RequestStatus
@@ -199,9 +199,9 @@ def test_a_document_sealed_in_one_piece_before_segments_still_downloads(client):
     data = b"%PDF-1.4 " + os.urandom(70000)
     doc_id = uuid.uuid4()
     key = new_data_key()
-    kek_id, wrapped = wrap_data_key(key, recording_id=doc_id)
+    kek_id, wrapped = wrap_data_key(key, object_id=doc_id)
     blob_store().put(
-        f"identity/{doc_id}", seal_blob(key, recording_id=doc_id, purpose="identity", data=data)
+        f"identity/{doc_id}", seal_blob(key, object_id=doc_id, purpose="identity", data=data)
     )
     doc = IdentityDocument.objects.create(
         id=doc_id,

@@ -29,14 +29,23 @@ def _clean(settings):
 def solved_pow(client) -> str:
     """Do what the browser's script does: take the page's challenge and find the number."""
     page = client.get("/requests/")
-    challenge = json.loads(re.search(
-        rb'<script id="altcha-challenge" type="application/json">(.*?)</script>', page.content,
-        re.S).group(1))  # fmt: skip
-    solution = altcha.solve_challenge_v1(challenge["challenge"], challenge["salt"],
-                                         max_number=challenge["maxnumber"])  # fmt: skip
-    payload = {"algorithm": challenge["algorithm"], "challenge": challenge["challenge"],
-               "number": solution.number, "salt": challenge["salt"],
-               "signature": challenge["signature"]}  # fmt: skip
+    challenge = json.loads(
+        re.search(
+            rb'<script id="altcha-challenge" type="application/json">(.*?)</script>',
+            page.content,
+            re.S,
+        ).group(1)
+    )
+    solution = altcha.solve_challenge_v1(
+        challenge["challenge"], challenge["salt"], max_number=challenge["maxnumber"]
+    )
+    payload = {
+        "algorithm": challenge["algorithm"],
+        "challenge": challenge["challenge"],
+        "number": solution.number,
+        "salt": challenge["salt"],
+        "signature": challenge["signature"],
+    }
     return base64.b64encode(json.dumps(payload).encode()).decode()
 
 
@@ -58,12 +67,20 @@ def date_fields(day: str, month: str, year: str) -> dict:
 
 def form_data(client, **overrides) -> dict:
     data = {
-        "kind": "sar", "name": "Sam Public", "email": "sam@example.org",
-        "postal_address": "1 High St, Harrow", **when_fields(timezone.now() - timedelta(days=2)),
-        "borough": "QA", "place": "Station Road",
-        "description": "I was stopped and searched.", "appearance": "Red coat, black hat",
-        "collar_number": "", "declaration": "on", "website": "", "altcha": solved_pow(client),
-    }  # fmt: skip
+        "kind": "sar",
+        "name": "Sam Public",
+        "email": "sam@example.org",
+        "postal_address": "1 High St, Harrow",
+        **when_fields(timezone.now() - timedelta(days=2)),
+        "borough": "QA",
+        "place": "Station Road",
+        "description": "I was stopped and searched.",
+        "appearance": "Red coat, black hat",
+        "collar_number": "",
+        "declaration": "on",
+        "website": "",
+        "altcha": solved_pow(client),
+    }
     data.update(overrides)
     return data
 
@@ -130,8 +147,15 @@ def test_an_expired_verification_link_is_refused_clearly(client):
 
 def test_script_in_every_field_comes_back_escaped(client):
     evil = '<script>alert("x")</script>'
-    submit(client, name=evil, place=evil, description=evil, appearance=evil,
-           postal_address=evil, collar_number="<b>1</b>")  # fmt: skip
+    submit(
+        client,
+        name=evil,
+        place=evil,
+        description=evil,
+        appearance=evil,
+        postal_address=evil,
+        collar_number="<b>1</b>",
+    )
     req = AccessRequest.objects.get()
     assert req.name == evil  # kept as written
     client.get(link_in(mail.outbox[0], "verify"))
@@ -162,7 +186,7 @@ def test_script_in_every_field_comes_back_escaped(client):
         ({"website": "http://spam.example"}, b"must be left empty"),  # the honeypot
         ({"altcha": ""}, b"not a robot"),
     ],
-)  # fmt: skip
+)
 def test_bad_input_gets_a_clear_answer_and_saves_nothing(client, overrides, error):
     response = submit(client, **overrides)
     assert response.status_code == 400
@@ -276,8 +300,11 @@ def test_a_request_arriving_on_day_25_keeps_its_footage_through_days_31_to_60(cl
         if day == 45:
             from requests_portal.services import request_close
 
-            request_close(req=AccessRequest.objects.get(), actor=f.user("disclosure_officer"),
-                          reason="footage released, nothing further")  # fmt: skip
+            request_close(
+                req=AccessRequest.objects.get(),
+                actor=f.user("disclosure_officer"),
+                reason="footage released, nothing further",
+            )
             recording.refresh_from_db()
             assert not recording.held
             break

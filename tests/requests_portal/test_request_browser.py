@@ -60,8 +60,9 @@ def test_a_request_from_the_public_to_a_redacted_download(live_server, browser_p
     page.fill("#id_description", "I was stopped and searched outside the station.")
     page.fill("#id_appearance", "Red coat, black hat")
     page.check("#id_declaration")
-    page.wait_for_function("!document.querySelector('#request-form button[type=submit]').disabled",
-                           timeout=60_000)  # fmt: skip
+    page.wait_for_function(
+        "!document.querySelector('#request-form button[type=submit]').disabled", timeout=60_000
+    )
     page.click("#request-form button[type=submit]")
     page.wait_for_selector("#reference")
     reference = page.inner_text("#reference")

@@ -12,10 +12,12 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from blobstore import blob_store
-from evidence.audit import audit_verify, event_body
-from evidence.models import AuditEvent, Case, RecordingState
+from custody.audit import audit_verify, event_body
+from custody.models import AuditEvent
+from evidence.models import RecordingState
 from retention.models import DeletionCertificate, Hold, HoldSource
 from retention.sweep import sweep_expired_recordings
+from review.models import Case
 from tests import factories as f
 
 # Just before the holds were placed: everything else (and what depends on it) stays as it is.
@@ -85,7 +87,7 @@ def test_recordings_already_on_cases_are_held_after_the_migration_and_the_chain_
             f"case:{first.pk}",
             f"case:{second.pk}",
         }
-        for event in placed:  # the very bytes evidence/audit.py would have written
+        for event in placed:  # the very bytes custody/audit.py would have written
             data = event.data
             at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=data["t"])
             assert event.body == event_body(seq=event.seq, at=at, entry=data)

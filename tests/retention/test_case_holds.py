@@ -8,10 +8,15 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+import review.services
 from blobstore import blob_store
-from evidence.models import AuditEvent, FlagKind, RecordingState
-from evidence.services import (
-    FlagError,
+from custody.models import AuditEvent
+from evidence.models import RecordingState
+from retention.models import DeletionCertificate, Hold, HoldSource
+from retention.sweep import sweep_expired_recordings
+from review.models import FlagKind
+from review.services import (
+    CaseError,
     case_add_recording,
     case_close,
     case_create,
@@ -19,8 +24,6 @@ from evidence.services import (
     recording_flag,
     recording_unflag,
 )
-from retention.models import DeletionCertificate, Hold, HoldSource
-from retention.sweep import sweep_expired_recordings
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -143,16 +146,16 @@ def test_a_closed_case_takes_no_new_recordings_and_cannot_be_closed_twice(sergea
     recording = _old_recording()
     case = _case(sergeant)
     case_close(case=case, actor=sergeant, reason="sentenced")
-    with pytest.raises(FlagError, match="is closed"):
+    with pytest.raises(CaseError, match="is closed"):
         case_add_recording(case=case, recording=recording, actor=sergeant)
-    with pytest.raises(FlagError, match="already closed"):
+    with pytest.raises(CaseError, match="already closed"):
         case_close(case=case, actor=sergeant, reason="again")
     assert not case.recordings.exists() and not Hold.objects.exists()
 
 
 def test_closing_needs_a_reason(sergeant):
     case = _case(sergeant)
-    with pytest.raises(FlagError, match="needs a reason"):
+    with pytest.raises(CaseError, match="needs a reason"):
         case_close(case=case, actor=sergeant, reason="   ")
     case.refresh_from_db()
     assert case.is_open
@@ -164,7 +167,7 @@ def test_footage_the_sweep_has_claimed_cannot_join_a_case_and_nothing_is_left_be
     type(recording).objects.filter(pk=recording.pk).update(
         state=RecordingState.DELETING, sweep_claimed_at=timezone.now()
     )
-    with pytest.raises(FlagError, match="being deleted"):
+    with pytest.raises(CaseError, match="being deleted"):
         case_add_recording(case=case, recording=recording, actor=sergeant)
     assert not case.recordings.exists() and not Hold.objects.exists()
 
@@ -172,7 +175,6 @@ def test_footage_the_sweep_has_claimed_cannot_join_a_case_and_nothing_is_left_be
 def test_the_hold_and_the_add_are_one_transaction(sergeant, monkeypatch):
     recording = _old_recording()
     case = _case(sergeant)
-    import evidence.services
 
     def audit_fails(**kwargs):
         if kwargs.get("action") == "case.recording_added":
@@ -181,8 +183,8 @@ def test_the_hold_and_the_add_are_one_transaction(sergeant, monkeypatch):
 
     # A fault PostgreSQL cannot produce on demand at this exact point: the add's own audit write
     # failing after the hold was placed.
-    real = evidence.services.audit_record
-    monkeypatch.setattr(evidence.services, "audit_record", audit_fails)
+    real = review.services.audit_record
+    monkeypatch.setattr(review.services, "audit_record", audit_fails)
     with pytest.raises(RuntimeError):
         case_add_recording(case=case, recording=recording, actor=sergeant)
     monkeypatch.undo()

@@ -8,10 +8,10 @@ from django.utils import timezone
 
 from blobstore import blob_store
 from bwv.celery import app
-from evidence.models import FlagKind
-from evidence.services import recording_flag
 from retention.objectlock import object_lock_selfcheck
 from retention.services import hold_lift
+from review.models import FlagKind
+from review.services import recording_flag
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -44,8 +44,13 @@ def test_evidence_gets_an_s3_legal_hold_lifted_with_the_flag(
     recording = f.ingested_recording(start=timezone.now() - timedelta(days=2))
     sergeant = f.user("custody_sergeant")
     with django_capture_on_commit_callbacks(execute=True):
-        recording_flag(recording=recording, kind=FlagKind.EVIDENCE, actor=sergeant,
-                       crime_reference="5201234/26", reason="assault")  # fmt: skip
+        recording_flag(
+            recording=recording,
+            kind=FlagKind.EVIDENCE,
+            actor=sergeant,
+            crime_reference="5201234/26",
+            reason="assault",
+        )
     assert _legal_hold(recording.storage_key) == "ON"
     assert _legal_hold(recording.poster_key) == "ON"
     with django_capture_on_commit_callbacks(execute=True):
@@ -58,6 +63,10 @@ def test_a_policing_purpose_flag_does_not_lock_the_object(
 ):
     recording = f.ingested_recording(start=timezone.now() - timedelta(days=2))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        recording_flag(recording=recording, kind=FlagKind.POLICING_PURPOSE,
-                       actor=f.user("custody_sergeant"), reason="intelligence")  # fmt: skip
+        recording_flag(
+            recording=recording,
+            kind=FlagKind.POLICING_PURPOSE,
+            actor=f.user("custody_sergeant"),
+            reason="intelligence",
+        )
     assert callbacks == []

@@ -23,18 +23,32 @@ def test_reconciliation_finds_orphan_objects_and_missing_objects():
     good, missing, gone, uploading = _ids(prefix, 4)
     orphan = uuid.UUID(f"{prefix}-0000-4000-8000-{99:012x}")
     rows = {}
-    for rid, state in ((good, "available"), (missing, "available"), (gone, "deleted"),
-                       (uploading, "uploading")):  # fmt: skip
-        rows[rid] = f.recording_row(id=rid, state=state, storage_key=f"recordings/{rid}/media",
-                                    poster_key=f"recordings/{rid}/poster")  # fmt: skip
-    for key in (f"recordings/{good}/media", f"recordings/{good}/poster",
-                f"recordings/{missing}/poster", f"recordings/{orphan}/media"):  # fmt: skip
+    for rid, state in (
+        (good, "available"),
+        (missing, "available"),
+        (gone, "deleted"),
+        (uploading, "uploading"),
+    ):
+        rows[rid] = f.recording_row(
+            id=rid,
+            state=state,
+            storage_key=f"recordings/{rid}/media",
+            poster_key=f"recordings/{rid}/poster",
+        )
+    for key in (
+        f"recordings/{good}/media",
+        f"recordings/{good}/poster",
+        f"recordings/{missing}/poster",
+        f"recordings/{orphan}/media",
+    ):
         store.put(key, b"sealed")
     findings = sorted((x.kind, x.key) for x in reconcile(prefix=f"recordings/{prefix}"))
-    assert findings == sorted([
-        ("missing_object", f"recordings/{missing}/media"),
-        ("orphan_object", f"recordings/{orphan}/media"),
-    ])  # fmt: skip
+    assert findings == sorted(
+        [
+            ("missing_object", f"recordings/{missing}/media"),
+            ("orphan_object", f"recordings/{orphan}/media"),
+        ]
+    )
     assert rows[gone].state == RecordingState.DELETED  # a deleted recording expects nothing
 
 

@@ -24,8 +24,12 @@ def estate():
     f.recording_row(cam=harrow_cam, started=now - timedelta(days=60), held=True)
     # Camden: one due tomorrow.
     f.recording_row(cam=camden_cam, started=now - timedelta(days=30))
-    SweepRun.objects.create(started_at=now - timedelta(hours=6), finished_at=now,
-                            status=SweepRun.Status.COMPLETED, deleted=1234)  # fmt: skip
+    SweepRun.objects.create(
+        started_at=now - timedelta(hours=6),
+        finished_at=now,
+        status=SweepRun.Status.COMPLETED,
+        deleted=1234,
+    )
 
 
 def test_anonymous_is_sent_to_sign_in(client, estate):

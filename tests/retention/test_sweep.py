@@ -12,11 +12,13 @@ from django.utils import timezone
 
 from blobstore import blob_store
 from bwv.celery import app
-from evidence.models import AuditEvent, FlagKind, Recording, RecordingState
-from evidence.services import FlagError, recording_flag
+from custody.models import AuditEvent
+from evidence.models import Recording, RecordingState
 from retention.models import DeletionCertificate, SweepRun
 from retention.services import hold_lift
 from retention.sweep import expired_unheld, sweep_expired_recordings
+from review.models import FlagKind
+from review.services import FlagError, recording_flag
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -98,8 +100,13 @@ def test_held_footage_is_never_deleted_and_goes_at_the_next_sweep_once_released(
     start = timezone.now() - timedelta(days=40)
     recording = _recording(start)
     sergeant = f.user("custody_sergeant")
-    flag = recording_flag(recording=recording, kind=FlagKind.EVIDENCE, actor=sergeant,
-                          crime_reference="5201234/26", reason="assault")  # fmt: skip
+    flag = recording_flag(
+        recording=recording,
+        kind=FlagKind.EVIDENCE,
+        actor=sergeant,
+        crime_reference="5201234/26",
+        reason="assault",
+    )
     recording.refresh_from_db()
     assert recording.held
     assert not expired_unheld(timezone.now()).filter(pk=recording.pk).exists()
@@ -136,8 +143,12 @@ def test_a_flag_on_a_deleted_recording_gets_a_clear_answer():
     recording = _recording(timezone.now() - timedelta(days=35))
     _sweep(override_reason="test")
     with pytest.raises(FlagError, match="was deleted on"):
-        recording_flag(recording=recording, kind=FlagKind.POLICING_PURPOSE,
-                       actor=f.user("custody_sergeant"), reason="too late")  # fmt: skip
+        recording_flag(
+            recording=recording,
+            kind=FlagKind.POLICING_PURPOSE,
+            actor=f.user("custody_sergeant"),
+            reason="too late",
+        )
 
 
 def test_objects_storage_will_not_delete_stop_the_run_and_the_recording_is_given_back(

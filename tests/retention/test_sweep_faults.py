@@ -12,7 +12,8 @@ from django.db import connections
 from django.utils import timezone
 
 from blobstore import StorageUnavailable, blob_store
-from evidence.models import AuditEvent, Recording, RecordingState
+from custody.models import AuditEvent
+from evidence.models import Recording, RecordingState
 from retention.models import DeletionCertificate, Hold, HoldSource, SweepRun
 from retention.reconcile import reconcile
 from retention.services import RecordingGone, hold_lift, hold_place

@@ -9,10 +9,11 @@ from django.db import connection
 from django.utils import timezone
 
 from blobstore import blob_store
-from evidence.models import FlagKind, RecordingState
-from evidence.services import FlagError, recording_flag
+from evidence.models import RecordingState
 from retention.models import DeletionCertificate, Hold
 from retention.sweep import sweep_expired_recordings
+from review.models import FlagKind
+from review.services import FlagError, recording_flag
 from tests import factories as f
 
 
@@ -29,7 +30,7 @@ def test_a_flag_racing_the_sweep_either_wins_or_is_told_the_clip_is_gone(round_,
             dock_obj=dock,
             start=start + timedelta(minutes=i),
             data=small_clip + bytes([round_, i]) * 8,
-        )  # fmt: skip
+        )
         for i in range(16)
     ]
     outcomes: dict = {}
@@ -41,8 +42,12 @@ def test_a_flag_racing_the_sweep_either_wins_or_is_told_the_clip_is_gone(round_,
             barrier.wait()
             for recording in random.Random(round_).sample(recordings, len(recordings)):
                 try:
-                    recording_flag(recording=recording, kind=FlagKind.POLICING_PURPOSE,
-                                   actor=sergeant, reason="race")  # fmt: skip
+                    recording_flag(
+                        recording=recording,
+                        kind=FlagKind.POLICING_PURPOSE,
+                        actor=sergeant,
+                        reason="race",
+                    )
                     outcomes[recording.pk] = "flagged"
                 except FlagError as exc:
                     outcomes[recording.pk] = str(exc)

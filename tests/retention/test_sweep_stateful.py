@@ -15,8 +15,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from blobstore import StorageUnavailable, blob_store
-from evidence.models import Case, FlagKind, Recording, RecordingState
-from evidence.services import (
+from evidence.models import Recording, RecordingState
+from retention.models import DeletionCertificate, Hold, HoldSource, SweepRun
+from retention.services import RecordingGone, hold_lift, hold_place
+from retention.sweep import sweep_expired_recordings
+from review.models import Case, FlagKind
+from review.services import (
+    CaseError,
     FlagError,
     case_add_recording,
     case_close,
@@ -24,9 +29,6 @@ from evidence.services import (
     case_remove_recording,
     recording_flag,
 )
-from retention.models import DeletionCertificate, Hold, HoldSource, SweepRun
-from retention.services import RecordingGone, hold_lift, hold_place
-from retention.sweep import sweep_expired_recordings
 from tests import factories as f
 
 
@@ -56,8 +58,9 @@ class RetentionMachine(RuleBasedStateMachine):
         # arrival), while the sweep's clock may have moved ahead: late uploads of old clips are
         # part of the space, and the review window must keep them.
         start = timezone.now() - timedelta(days=age_days, minutes=self.n)
-        recording = f.ingested_recording(cam=self.cam, dock_obj=self.dock, start=start,
-                                         data=self.clip + os.urandom(16))  # fmt: skip
+        recording = f.ingested_recording(
+            cam=self.cam, dock_obj=self.dock, start=start, data=self.clip + os.urandom(16)
+        )
         self.ids.append(recording.pk)
 
     @precondition(lambda self: self.ids)
@@ -65,20 +68,31 @@ class RetentionMachine(RuleBasedStateMachine):
     def flag(self, i, evidence):
         recording = Recording.objects.get(pk=self.ids[i % len(self.ids)])
         try:
-            recording_flag(recording=recording, actor=self.sergeant, reason="test",
-                           kind=FlagKind.EVIDENCE if evidence else FlagKind.POLICING_PURPOSE,
-                           crime_reference="5201234/26" if evidence else "")  # fmt: skip
+            recording_flag(
+                recording=recording,
+                actor=self.sergeant,
+                reason="test",
+                kind=FlagKind.EVIDENCE if evidence else FlagKind.POLICING_PURPOSE,
+                crime_reference="5201234/26" if evidence else "",
+            )
         except FlagError:
-            assert recording.state != RecordingState.AVAILABLE or Recording.objects.get(
-                pk=recording.pk).state != RecordingState.AVAILABLE  # fmt: skip
+            assert (
+                recording.state != RecordingState.AVAILABLE
+                or Recording.objects.get(pk=recording.pk).state != RecordingState.AVAILABLE
+            )
 
     @precondition(lambda self: self.ids)
     @rule(i=st.integers(min_value=0))
     def request_hold(self, i):
         recording = Recording.objects.get(pk=self.ids[i % len(self.ids)])
         try:
-            hold_place(recording=recording, source=HoldSource.ACCESS_REQUEST, actor=None,
-                       reason="access request", source_ref=f"request:{i}")  # fmt: skip
+            hold_place(
+                recording=recording,
+                source=HoldSource.ACCESS_REQUEST,
+                actor=None,
+                reason="access request",
+                source_ref=f"request:{i}",
+            )
         except RecordingGone:
             assert recording.state != RecordingState.AVAILABLE
 
@@ -115,7 +129,7 @@ class RetentionMachine(RuleBasedStateMachine):
         case = self._case(c)
         try:
             case_add_recording(case=case, recording=recording, actor=self.sergeant)
-        except FlagError:
+        except CaseError:
             # Refused only for a closed case, or footage the sweep has claimed or deleted.
             assert not case.is_open or recording.state != RecordingState.AVAILABLE
 
@@ -133,7 +147,7 @@ class RetentionMachine(RuleBasedStateMachine):
         case = self._case(c)
         try:
             case_close(case=case, actor=self.sergeant, reason="no further action")
-        except FlagError:
+        except CaseError:
             assert not case.is_open
 
     @rule(hours=st.integers(min_value=1, max_value=24 * 12))
@@ -205,8 +219,12 @@ class RetentionMachine(RuleBasedStateMachine):
         held_ids = Hold.objects.filter(recording_id__in=self.ids, active=True).values(
             "recording_id"
         )
-        assert not self._mine().filter(pk__in=held_ids).exclude(
-            state=RecordingState.AVAILABLE).exists()  # fmt: skip
+        assert (
+            not self._mine()
+            .filter(pk__in=held_ids)
+            .exclude(state=RecordingState.AVAILABLE)
+            .exists()
+        )
 
     @invariant()
     def footage_on_an_open_case_is_held_by_it_and_kept(self):
@@ -252,5 +270,5 @@ def test_retention_invariants_hold_for_any_sequence_of_events(small_clip, settin
             stateful_step_count=14,
             deadline=None,
             suppress_health_check=list(HealthCheck),
-        ),  # fmt: skip
+        ),
     )

@@ -23,7 +23,8 @@ from django.db import connection
 from django.utils import timezone
 
 from blobstore import blob_store
-from evidence.models import AuditEvent, Recording, RecordingState
+from custody.models import AuditEvent
+from evidence.models import Recording, RecordingState
 from retention.models import DeletionCertificate, SweepRun
 from retention.tasks import sweep_expired_recordings_task
 from tests import factories as f

@@ -27,7 +27,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from psycopg import sql
 
-from evidence.models import AuditChainHead, AuditEvent, AuditTreeNode
+from custody.models import AuditChainHead, AuditEvent, AuditTreeNode
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

@@ -23,20 +23,73 @@ from django.utils import timezone
 
 from common.roles import Role
 from devices.models import Borough, Camera, CameraStatus, Officer, Rank, Unit
+from devices.selectors import dock_authenticate
 from devices.services import camera_issue, dock_register
 from evidence.ingest import upload_append, upload_create
-from evidence.models import FlagKind, Recording
+from evidence.models import Recording
 from evidence.sample_media import make_clip
-from evidence.services import recording_flag
+from review.models import FlagKind
+from review.services import recording_flag
 
-FIRST = ["Amira", "Ben", "Chloe", "Daniel", "Ella", "Farid", "Grace", "Harry", "Isla", "Jack",
-         "Kiran", "Leah", "Mohammed", "Nia", "Oliver", "Priya", "Quinn", "Ruby", "Samir", "Tom",
-         "Uma", "Victor", "Wendy", "Yusuf", "Zara"]  # fmt: skip
-LAST = ["Ahmed", "Brown", "Chen", "Davies", "Evans", "Francis", "Green", "Hughes", "Iqbal",
-        "Jones", "Khan", "Lewis", "Murphy", "Nowak", "O'Brien", "Patel", "Quinn", "Roberts",
-        "Singh", "Taylor", "Usman", "Walker", "Wilson", "Young"]  # fmt: skip
-GO_LIVE = {"QA": date(2015, 10, 12), "EK": date(2015, 11, 2), "LX": date(2015, 11, 16),
-           "CW": date(2016, 1, 11)}  # fmt: skip
+FIRST = [
+    "Amira",
+    "Ben",
+    "Chloe",
+    "Daniel",
+    "Ella",
+    "Farid",
+    "Grace",
+    "Harry",
+    "Isla",
+    "Jack",
+    "Kiran",
+    "Leah",
+    "Mohammed",
+    "Nia",
+    "Oliver",
+    "Priya",
+    "Quinn",
+    "Ruby",
+    "Samir",
+    "Tom",
+    "Uma",
+    "Victor",
+    "Wendy",
+    "Yusuf",
+    "Zara",
+]
+LAST = [
+    "Ahmed",
+    "Brown",
+    "Chen",
+    "Davies",
+    "Evans",
+    "Francis",
+    "Green",
+    "Hughes",
+    "Iqbal",
+    "Jones",
+    "Khan",
+    "Lewis",
+    "Murphy",
+    "Nowak",
+    "O'Brien",
+    "Patel",
+    "Quinn",
+    "Roberts",
+    "Singh",
+    "Taylor",
+    "Usman",
+    "Walker",
+    "Wilson",
+    "Young",
+]
+GO_LIVE = {
+    "QA": date(2015, 10, 12),
+    "EK": date(2015, 11, 2),
+    "LX": date(2015, 11, 16),
+    "CW": date(2016, 1, 11),
+}
 OFFICERS_PER_BOROUGH = 270
 DEMO_USERS = [
     # user name, role, rank, borough code
@@ -109,34 +162,53 @@ class Command(BaseCommand):
     @transaction.atomic
     def _staff_harrow(self, harrow, rng, actor):
         self.stdout.write("Staffing Harrow: 270 officers and PCSOs with cameras issued…")
-        teams = [Unit.objects.get_or_create(name=n, borough=harrow)[0]
-                 for n in ("Response Team A", "Response Team B", "Neighbourhoods")]  # fmt: skip
-        Unit.objects.get_or_create(name="Overt Firearms Command (MO19)", borough=None,
-                                   defaults={"specialist": True})  # fmt: skip
+        teams = [
+            Unit.objects.get_or_create(name=n, borough=harrow)[0]
+            for n in ("Response Team A", "Response Team B", "Neighbourhoods")
+        ]
+        Unit.objects.get_or_create(
+            name="Overt Firearms Command (MO19)", borough=None, defaults={"specialist": True}
+        )
         ranks = [Rank.PCSO] * 40 + [Rank.SERGEANT] * 25 + [Rank.INSPECTOR] * 5
         ranks += [Rank.CONSTABLE] * (OFFICERS_PER_BOROUGH - len(ranks))
         now = timezone.now()
         for i, rank in enumerate(ranks, start=1):
             officer = Officer.objects.create(
-                collar_number=f"{i:03d}QA", first_name=rng.choice(FIRST),
-                last_name=rng.choice(LAST), rank=rank, borough=harrow,
+                collar_number=f"{i:03d}QA",
+                first_name=rng.choice(FIRST),
+                last_name=rng.choice(LAST),
+                rank=rank,
+                borough=harrow,
                 unit=teams[i % len(teams)],
-            )  # fmt: skip
+            )
             camera = Camera.objects.create(
-                serial=f"BWV-QA-{i:05d}", model="Axon Body 3", firmware="1.27.3",
-                borough=harrow, status=CameraStatus.IN_STOCK,
-            )  # fmt: skip
-            camera_issue(camera=camera, officer=officer, actor=actor,
-                         at=now - timedelta(days=60), note="roll-out issue")  # fmt: skip
+                serial=f"BWV-QA-{i:05d}",
+                model="Axon Body 3",
+                firmware="1.27.3",
+                borough=harrow,
+                status=CameraStatus.IN_STOCK,
+            )
+            camera_issue(
+                camera=camera,
+                officer=officer,
+                actor=actor,
+                at=now - timedelta(days=60),
+                note="roll-out issue",
+            )
         for i in range(OFFICERS_PER_BOROUGH + 1, OFFICERS_PER_BOROUGH + 21):
             # Spares for specialist departments, half of them a shared pool checked out per shift.
-            Camera.objects.create(serial=f"BWV-QA-{i:05d}", model="Axon Body 3",
-                                  firmware="1.27.3", borough=harrow,
-                                  shared_pool=i % 2 == 0)  # fmt: skip
+            Camera.objects.create(
+                serial=f"BWV-QA-{i:05d}",
+                model="Axon Body 3",
+                firmware="1.27.3",
+                borough=harrow,
+                shared_pool=i % 2 == 0,
+            )
         # The demo officer wears a camera too, so their own footage shows.
         demo = Officer.objects.get(user__username="officer")
-        camera = Camera.objects.create(serial="BWV-QA-DEMO1", model="Axon Body 3",
-                                       firmware="1.27.3", borough=harrow)  # fmt: skip
+        camera = Camera.objects.create(
+            serial="BWV-QA-DEMO1", model="Axon Body 3", firmware="1.27.3", borough=harrow
+        )
         camera_issue(camera=camera, officer=demo, actor=actor, at=now - timedelta(days=60))
 
     def _docks(self, harrow, actor) -> str:
@@ -144,9 +216,11 @@ class Command(BaseCommand):
         if path.exists():
             return path.read_text().strip()
         key = ""
-        for station, name in (("Harrow police station", "Dock 1"),
-                              ("Harrow police station", "Dock 2"),
-                              ("South Harrow", "Dock 1")):  # fmt: skip
+        for station, name in (
+            ("Harrow police station", "Dock 1"),
+            ("Harrow police station", "Dock 2"),
+            ("South Harrow", "Dock 1"),
+        ):
             _dock, dock_key = dock_register(borough=harrow, station=station, name=name, actor=actor)
             key = key or dock_key
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -155,8 +229,6 @@ class Command(BaseCommand):
         return key
 
     def _clips(self, harrow, count, actor, dock_key):
-        from devices.selectors import dock_authenticate
-
         self.stdout.write(f"Ingesting {count} demo clips through the real ingest path…")
         dock = dock_authenticate(key=dock_key)
         camera = Camera.objects.get(serial="BWV-QA-DEMO1")
@@ -165,15 +237,28 @@ class Command(BaseCommand):
         for i in range(count):
             start = now - timedelta(days=i * 6 + 1, hours=i)
             data = make_clip(seconds=6 + i, tone_hz=330 + 110 * i, created=start)
-            meta = {"camera": camera.serial, "start": start.isoformat(),
-                    "end": (start + timedelta(seconds=6 + i)).isoformat(),
-                    "sha256": hashlib.sha256(data).hexdigest(), "filename": f"CLIP{i + 1:04d}.MP4",
-                    "gps": "51.5797,-0.3350"}  # fmt: skip
+            meta = {
+                "camera": camera.serial,
+                "start": start.isoformat(),
+                "end": (start + timedelta(seconds=6 + i)).isoformat(),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "filename": f"CLIP{i + 1:04d}.MP4",
+                "gps": "51.5797,-0.3350",
+            }
             upload = upload_create(dock=dock, length=len(data), metadata=meta)
-            upload = upload_append(upload_id=upload.id, dock=dock, offset=0,
-                                   body=io.BytesIO(data), content_length=len(data))  # fmt: skip
+            upload = upload_append(
+                upload_id=upload.id,
+                dock=dock,
+                offset=0,
+                body=io.BytesIO(data),
+                content_length=len(data),
+            )
             recordings.append(Recording.objects.get(pk=upload.recording_ref))
         sergeant = get_user_model().objects.get(username="sergeant")
-        recording_flag(recording=recordings[-1], kind=FlagKind.EVIDENCE, actor=sergeant,
-                       crime_reference="5201234/26",
-                       reason="Assault on an emergency worker; footage shows the arrest")  # fmt: skip
+        recording_flag(
+            recording=recordings[-1],
+            kind=FlagKind.EVIDENCE,
+            actor=sergeant,
+            crime_reference="5201234/26",
+            reason="Assault on an emergency worker; footage shows the arrest",
+        )

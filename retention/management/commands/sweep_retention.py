@@ -21,15 +21,19 @@ class Command(BaseCommand):
             help="recordings per batch (default BWV_SWEEP_BATCH_SIZE)",
         )
         parser.add_argument(
-            "--override-guard", metavar="REASON", default="",
+            "--override-guard",
+            metavar="REASON",
+            default="",
             help="run even if the blast-radius guard objects; the reason is audited",
-        )  # fmt: skip
+        )
 
     def handle(self, *args, dry_run, batch_size, override_guard, **options):
         run = sweep_expired_recordings(
-            dry_run=dry_run, batch_size=batch_size, triggered_by="manage.py sweep_retention",
+            dry_run=dry_run,
+            batch_size=batch_size,
+            triggered_by="manage.py sweep_retention",
             override_reason=override_guard,
-        )  # fmt: skip
+        )
         self.stdout.write(
             f"sweep {run.pk}: {run.get_status_display()}; candidates {run.candidates}, "
             f"deleted {run.deleted}, failed {run.failed}, released {run.released}, "

@@ -1,0 +1,132 @@
+"""Reads of the estate pages: the roll-out and estate dashboard's figures, scoped to the viewer."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db.models import Count, FloatField, Q, Sum
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from devices.models import Camera, CameraAssignment, CameraStatus, Force
+from devices.selectors import boroughs_for
+from evidence.models import Recording, RecordingState
+from retention.models import SweepRun
+
+
+def force_camera_target() -> int:
+    """The force's target of cameras in use (data, set in the admin; boroughs have their own)."""
+    return Force.objects.values_list("camera_target", flat=True).first() or 0
+
+
+def estate_figures(*, user, now: datetime, undocked_days: int = 7) -> dict:
+    """Every table behind the dashboard's charts, scoped to the user's boroughs."""
+    boroughs = boroughs_for(user=user)
+    london = timezone.get_default_timezone()  # London: nights and days as people here count them
+    issued = dict(
+        CameraAssignment.objects.filter(returned_at__isnull=True, camera__borough__in=boroughs)
+        .values_list("camera__borough")
+        .annotate(n=Count("pk"))
+    )
+    registered = dict(
+        Camera.objects.filter(borough__in=boroughs)
+        .exclude(status=CameraStatus.RETIRED)
+        .values_list("borough")
+        .annotate(n=Count("pk"))
+    )
+    rollout = [
+        {
+            "borough": b.name,
+            "code": b.code,
+            "issued": issued.get(b.pk, 0),
+            "registered": registered.get(b.pk, 0),
+            "target": b.target_cameras,
+            "go_live": b.go_live_date.isoformat() if b.go_live_date else "",
+        }
+        for b in boroughs.order_by("name")
+    ]
+    recordings = Recording.objects.filter(borough__in=boroughs)
+    since = now - timedelta(days=30)
+    uploads = [
+        {
+            "day": row["day"].isoformat(),
+            "uploads": row["n"],
+            "hours": round((row["seconds"] or 0) / 3600, 2),
+        }
+        for row in recordings.filter(available_at__gte=since)
+        .annotate(day=TruncDate("available_at", tzinfo=london))
+        .values("day")
+        .annotate(
+            n=Count("pk"), seconds=Coalesce(Sum("duration_seconds"), 0.0, output_field=FloatField())
+        )
+        .order_by("day")
+    ]
+    live = recordings.filter(state=RecordingState.AVAILABLE)
+    per_borough = {
+        row["borough__name"]: row
+        for row in live.values("borough__name").annotate(
+            n=Count("pk"), bytes=Sum("size_bytes"), held=Count("pk", filter=Q(held=True))
+        )
+    }
+    storage = [
+        {"borough": name, "recordings": row["n"], "gib": round((row["bytes"] or 0) / 2**30, 3)}
+        for name, row in sorted(per_borough.items())
+    ]
+    flagged = [
+        {
+            "borough": name,
+            "held": row["held"],
+            "recordings": row["n"],
+            "share_percent": round(100 * row["held"] / row["n"], 1) if row["n"] else 0.0,
+        }
+        for name, row in sorted(per_borough.items())
+    ]
+    deletions = [
+        {
+            "night": run.started_at.astimezone(london).date().isoformat(),
+            "deleted": run.deleted,
+            "failed": run.failed,
+            "status": run.status,
+        }
+        for run in SweepRun.objects.filter(started_at__gte=since, dry_run=False).order_by(
+            "started_at"
+        )
+    ]
+    overdue = [
+        {"borough": row["borough__name"], "overdue": row["n"]}
+        for row in recordings.filter(
+            state__in=[RecordingState.AVAILABLE, RecordingState.DELETING],
+            held=False,
+            delete_after__lt=now - timedelta(days=1),
+        )
+        .values("borough__name")
+        .annotate(n=Count("pk"))
+        .order_by("borough__name")
+    ]
+    cutoff = now - timedelta(days=undocked_days)
+    undocked = [
+        {
+            "serial": c.serial,
+            "borough": c.borough.name,
+            "status": c.get_status_display(),
+            "last_docked": c.last_docked_at.isoformat() if c.last_docked_at else "never",
+        }
+        for c in Camera.objects.filter(borough__in=boroughs)
+        .exclude(status__in=[CameraStatus.RETIRED, CameraStatus.LOST])
+        .filter(Q(last_docked_at__lt=cutoff) | Q(last_docked_at__isnull=True))
+        .select_related("borough")
+        .order_by("last_docked_at", "serial")[:500]
+    ]
+    total_issued = sum(r["issued"] for r in rollout)
+    return {
+        "rollout": rollout,
+        "uploads": uploads,
+        "storage": storage,
+        "flagged": flagged,
+        "deletions": deletions,
+        "overdue": overdue,
+        "undocked": undocked,
+        "total_issued": total_issued,
+        "force_target": force_camera_target(),
+        "undocked_days": undocked_days,
+    }

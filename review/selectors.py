@@ -1,0 +1,168 @@
+"""Reads of the review desk: the recording search, cases, exports and the audit reports' scope.
+
+Each takes the user and builds on the footage store's scoped reads (`evidence.selectors`): out of
+scope is the same as missing (404), so a response never reveals that a record exists.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db.models import Exists, Q, QuerySet
+from django.http import Http404
+from django.utils.dateparse import parse_datetime
+
+from common.roles import Role, user_has_role
+from custody.models import AuditEvent, Export
+from devices.selectors import user_borough
+from evidence.models import Recording, RecordingState
+from evidence.selectors import recording_list_for, staff_borough_ids
+from review.filters import RecordingFilter, active_flags
+from review.models import Case
+
+
+@dataclass(frozen=True)
+class Page:
+    recordings: list[Recording]
+    next_cursor: str | None
+
+
+def _encode_cursor(recording: Recording) -> str:
+    raw = json.dumps([recording.started_at.isoformat(), str(recording.pk)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        started, pk = json.loads(raw)
+        when = parse_datetime(started)
+        return (when, uuid.UUID(pk)) if when else None
+    except (ValueError, TypeError):
+        return None
+
+
+def recording_search(*, user, params, limit: int = 50) -> tuple[RecordingFilter, Page | None]:
+    """The user's available recordings that match the query parameters (`RecordingFilter`, the
+    same for the page and the API), one page from `params["cursor"]`. The page is None when a
+    parameter is wrong: the filter's form says which."""
+    filters = RecordingFilter(
+        params, queryset=recording_list_for(user=user).filter(state=RecordingState.AVAILABLE)
+    )
+    if not filters.is_valid():
+        return filters, None
+    page = recording_page(
+        filters.qs,
+        cursor=params.get("cursor") or "",
+        limit=limit,
+        oldest_first=filters.oldest_first_chosen,
+    )
+    return filters, page
+
+
+def recording_page(
+    queryset: QuerySet[Recording], *, cursor: str = "", limit: int = 50, oldest_first: bool = False
+) -> Page:
+    """One page of recordings, newest first (or oldest), keyset-paginated.
+
+    The keyset (started_at, id) makes page 10,000 cost what page 1 costs, using the index
+    rec_borough_started.
+    """
+    qs = queryset
+    position = _decode_cursor(cursor) if cursor else None
+    if position is not None:
+        started, pk = position
+        # (started_at, id) past the cursor. The redundant bound on started_at alone lets the
+        # database start the index scan at the cursor instead of filtering from the top.
+        if oldest_first:
+            qs = qs.filter(Q(started_at__gte=started), Q(started_at__gt=started) | Q(id__gt=pk))
+        else:
+            qs = qs.filter(Q(started_at__lte=started), Q(started_at__lt=started) | Q(id__lt=pk))
+    order = ["started_at", "id"] if oldest_first else ["-started_at", "-id"]
+    rows = list(
+        qs.annotate(flagged=Exists(active_flags()))
+        .select_related("camera", "officer", "borough")
+        .order_by(*order)[: limit + 1]
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, _encode_cursor(rows[-1]) if more and rows else None)
+
+
+def case_list_for(*, user) -> QuerySet[Case]:
+    """Cases of the boroughs the user works in (system admins: all); officers see none."""
+    borough_ids = staff_borough_ids(user=user, with_grants=False)
+    if borough_ids is None:
+        return Case.objects.all()
+    return Case.objects.filter(borough_id__in=borough_ids)
+
+
+def case_get_for(*, user, case_id) -> Case:
+    case = (
+        case_list_for(user=user).filter(pk=case_id).select_related("borough", "created_by").first()
+    )
+    if case is None:
+        raise Http404
+    return case
+
+
+def export_list_for(*, user) -> QuerySet[Export]:
+    """Exports of the boroughs the user works in, for those who may export (system admins: all)."""
+    if not user.is_authenticated or not (
+        user.has_perm("evidence.export_recording") or user_has_role(user, Role.SYSTEM_ADMIN)
+    ):
+        return Export.objects.none()
+    borough_ids = staff_borough_ids(user=user, with_grants=False)
+    if borough_ids is None:
+        return Export.objects.all()
+    return Export.objects.filter(borough_id__in=borough_ids)
+
+
+def export_get_for(*, user, export_id) -> Export:
+    try:
+        pk = uuid.UUID(str(export_id))
+    except ValueError:
+        raise Http404 from None
+    export = (
+        export_list_for(user=user)
+        .filter(pk=pk)
+        .select_related("borough", "case", "created_by")
+        .first()
+    )
+    if export is None:
+        raise Http404
+    return export
+
+
+def audit_events_for_recording(*, recording: Recording) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(object_type="evidence.recording", object_id=str(recording.pk))
+
+
+def audit_events_for_case(*, case: Case) -> QuerySet[AuditEvent]:
+    """The case's own events and those of the recordings on it (added, viewed, exported...)."""
+    recording_ids = [str(pk) for pk in case.recordings.values_list("pk", flat=True)]
+    return AuditEvent.objects.filter(
+        Q(object_type="evidence.case", object_id=str(case.pk))
+        | Q(object_type="evidence.recording", object_id__in=recording_ids)
+    )
+
+
+def audit_user_get_for(*, user, subject_id):
+    """A user whose actions the viewer may audit: system admins anyone; borough roles the people
+    of their own borough. 404 otherwise (the same for missing and not yours)."""
+    if not str(subject_id).isdigit():
+        raise Http404
+    subject = get_user_model().objects.filter(pk=int(subject_id)).first()
+    if subject is None:
+        raise Http404
+    if user_has_role(user, Role.SYSTEM_ADMIN):
+        return subject
+    borough = user_borough(subject)
+    if borough is None or borough.pk not in (staff_borough_ids(user=user, with_grants=False) or []):
+        raise Http404
+    return subject

@@ -1,0 +1,356 @@
+"""Staff pages of the evidence app. Thin: parse, call a selector or service, render."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.db.models import Count
+from django.http import Http404, HttpResponse, HttpResponseForbidden
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from common.auth import staff_required
+from common.roles import Role, user_has_role
+from common.web import safe_local_path
+from custody.models import AuditEvent
+from devices.models import Borough
+from devices.selectors import user_borough
+from evidence.media import recording_poster
+from evidence.models import BoroughAccessGrant
+from evidence.playback import media_response
+from evidence.selectors import recording_get_for
+from evidence.services import (
+    BookmarkError,
+    ConsultationError,
+    GrantError,
+    bookmark_add,
+    borough_grant_create,
+    borough_grant_revoke,
+    recording_consult,
+)
+from review.models import EvidenceFlag
+from review.selectors import case_get_for, case_list_for, recording_search
+from review.services import (
+    ReviewError,
+    case_add_recording,
+    case_close,
+    case_create,
+    case_remove_recording,
+    recording_flag,
+    recording_unflag,
+)
+
+
+@staff_required
+def recording_search_view(request):
+    # Every filter is optional: no filters is a valid search (the same filters as the API's).
+    filters, page = recording_search(user=request.user, params=request.GET)
+    next_url = None
+    if page is not None and page.next_cursor:
+        params = {k: v for k, v in request.GET.items() if k != "cursor" and v}
+        next_url = "?" + urlencode({**params, "cursor": page.next_cursor})
+    context = {"form": filters.form, "page": page, "next_url": next_url}
+    return render(request, "staff/recordings.html", context)
+
+
+CONSULTED = "bwv_consulted"  # session: recording ids whose purpose was given in this session
+
+
+def _consulted(request, recording) -> bool:
+    return str(recording.pk) in request.session.get(CONSULTED, {})
+
+
+@staff_required
+def recording_detail_view(request, recording_id):
+    """The recording page. Opening footage asks once for the purpose, recorded as a consultation."""
+    recording = recording_get_for(user=request.user, recording_id=recording_id)
+    error = None
+    if request.method == "POST":
+        try:
+            recording_consult(
+                recording=recording, actor=request.user, purpose=request.POST.get("purpose", "")
+            )
+        except ConsultationError as exc:
+            error = str(exc)
+        else:
+            consulted = request.session.get(CONSULTED, {})
+            consulted[str(recording.pk)] = timezone.now().isoformat()
+            request.session[CONSULTED] = consulted
+            return redirect(request.path)
+    if not _consulted(request, recording):
+        return render(
+            request, "staff/recording_purpose.html", {"recording": recording, "error": error}
+        )
+    context = {
+        "recording": recording,
+        "flags": recording.flags.select_related("flagged_by", "lifted_by"),
+        "holds": recording.holds.filter(active=True),
+        "events": AuditEvent.objects.filter(
+            object_type="evidence.recording", object_id=str(recording.pk)
+        ).order_by("-seq")[:100],
+        "can_flag": request.user.has_perm("evidence.flag_recording"),
+        "can_change_cases": request.user.has_perm("review.change_case"),
+        "cases": recording.cases.all(),
+        "bookmarks": recording.bookmarks.select_related("created_by"),
+        "open_cases": case_list_for(user=request.user).filter(
+            borough=recording.borough, closed_at__isnull=True
+        )[:100],
+        "days_left": (recording.delete_after - timezone.now()).days,
+        "crime_ref_example": settings.BWV_CRIME_REF_EXAMPLE,
+    }
+    return render(request, "staff/recording.html", context)
+
+
+@staff_required
+def recording_media_view(request, recording_id):
+    """The clip's plaintext, by HTTP Range, decrypting only the segments asked for."""
+    recording = recording_get_for(user=request.user, recording_id=recording_id)
+    if not _consulted(request, recording):
+        return HttpResponseForbidden("State why you are viewing this footage first.")
+    return media_response(recording, request.headers.get("Range", ""))
+
+
+@staff_required
+def recording_poster_view(request, recording_id):
+    recording = recording_get_for(user=request.user, recording_id=recording_id)
+    if not _consulted(request, recording) or not recording.poster_key:
+        raise Http404
+    response = HttpResponse(recording_poster(recording), content_type="image/jpeg")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@staff_required
+@require_POST
+def recording_flag_view(request, recording_id):
+    recording = recording_get_for(user=request.user, recording_id=recording_id)
+    if not request.user.has_perm("evidence.flag_recording"):
+        return HttpResponseForbidden("Your role cannot flag recordings.")
+    try:
+        recording_flag(
+            recording=recording,
+            kind=request.POST.get("kind", ""),
+            actor=request.user,
+            reason=request.POST.get("reason", ""),
+            crime_reference=request.POST.get("crime_reference", ""),
+        )
+    except ReviewError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Flagged: the recording is held and will not be deleted.")
+    return redirect("recording-detail", recording_id=recording.pk)
+
+
+@staff_required
+@require_POST
+def recording_unflag_view(request, recording_id, flag_id):
+    recording = recording_get_for(user=request.user, recording_id=recording_id)
+    if not request.user.has_perm("evidence.flag_recording"):
+        return HttpResponseForbidden("Your role cannot lift flags.")
+    flag = get_object_or_404(EvidenceFlag, pk=flag_id, recording=recording)
+    try:
+        recording_unflag(flag=flag, actor=request.user, reason=request.POST.get("reason", ""))
+    except ReviewError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Flag lifted.")
+    return redirect("recording-detail", recording_id=recording.pk)
+
+
+@staff_required
+def case_list_view(request):
+    cases = (
+        case_list_for(user=request.user).select_related("borough").annotate(n=Count("recordings"))
+    )
+    can_create = request.user.has_perm("review.add_case")
+    if request.method == "POST":
+        if not can_create:
+            return HttpResponseForbidden("Your role cannot open cases.")
+        borough = user_borough(request.user)
+        if borough is None:
+            messages.error(request, "Only staff of a borough can open its cases.")
+            return redirect("case-list")
+        try:
+            case = case_create(
+                crime_reference=request.POST.get("crime_reference", ""),
+                title=request.POST.get("title", ""),
+                borough=borough,
+                actor=request.user,
+            )
+        except ReviewError as exc:
+            messages.error(request, str(exc))
+            return redirect("case-list")
+        return redirect("case-detail", case_id=case.pk)
+    return render(
+        request,
+        "staff/cases.html",
+        {"cases": cases[:200], "can_create": can_create, "example": settings.BWV_CRIME_REF_EXAMPLE},
+    )
+
+
+def _case_page(request, case, *, close_error: str = "", status: int = 200):
+    recordings = case.recordings.select_related("camera", "officer").order_by("started_at")
+    context = {
+        "case": case,
+        "recordings": recordings,
+        "can_change": request.user.has_perm("review.change_case"),
+        "close_error": close_error,
+        "close_reason": request.POST.get("reason", "") if close_error else "",
+    }
+    return render(request, "staff/case.html", context, status=status)
+
+
+@staff_required
+def case_detail_view(request, case_id):
+    return _case_page(request, case_get_for(user=request.user, case_id=case_id))
+
+
+@staff_required
+@require_POST
+def case_close_view(request, case_id):
+    """Close a case with a reason; its holds are lifted. A missing reason is shown at the field."""
+    case = case_get_for(user=request.user, case_id=case_id)
+    if not request.user.has_perm("review.change_case"):
+        return HttpResponseForbidden("Your role cannot change cases.")
+    try:
+        case = case_close(case=case, actor=request.user, reason=request.POST.get("reason", ""))
+    except ReviewError as exc:
+        case.refresh_from_db()
+        return _case_page(request, case, close_error=str(exc), status=400)
+    messages.success(
+        request,
+        f"Case {case.crime_reference} closed. Its recordings are no longer held by it: each "
+        "is kept only while a flag, another case or another hold keeps it.",
+    )
+    return redirect("case-detail", case_id=case.pk)
+
+
+@staff_required
+@require_POST
+def case_add_view(request, recording_id):
+    recording = recording_get_for(user=request.user, recording_id=recording_id)
+    if not request.user.has_perm("review.change_case"):
+        return HttpResponseForbidden("Your role cannot change cases.")
+    case = case_get_for(user=request.user, case_id=request.POST.get("case") or 0)
+    try:
+        case_add_recording(case=case, recording=recording, actor=request.user)
+    except ReviewError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Added to case {case.crime_reference}.")
+    return redirect("recording-detail", recording_id=recording.pk)
+
+
+@staff_required
+@require_POST
+def case_remove_view(request, case_id, recording_id):
+    case = case_get_for(user=request.user, case_id=case_id)
+    recording = recording_get_for(user=request.user, recording_id=recording_id)
+    if not request.user.has_perm("review.change_case"):
+        return HttpResponseForbidden("Your role cannot change cases.")
+    try:
+        case_remove_recording(
+            case=case,
+            recording=recording,
+            actor=request.user,
+            reason=request.POST.get("reason", ""),
+        )
+    except ReviewError as exc:
+        messages.error(request, str(exc))
+    return redirect("case-detail", case_id=case.pk)
+
+
+@staff_required
+@require_POST
+def recording_bulk_flag_view(request):
+    """Flag the recordings ticked on the search page: each in scope, each its own flag and hold."""
+    if not request.user.has_perm("evidence.flag_recording"):
+        return HttpResponseForbidden("Your role cannot flag recordings.")
+    ids = request.POST.getlist("ids")[:200]
+    done, refused = 0, []
+    for recording_id in ids:
+        try:
+            recording = recording_get_for(user=request.user, recording_id=recording_id)
+            recording_flag(
+                recording=recording,
+                kind=request.POST.get("kind", ""),
+                actor=request.user,
+                reason=request.POST.get("reason", ""),
+                crime_reference=request.POST.get("crime_reference", ""),
+            )
+            done += 1
+        except (ReviewError, Http404) as exc:
+            refused.append(str(exc) or "not found")
+    if done:
+        messages.success(request, f"Flagged {done} recording(s).")
+    for reason in sorted(set(refused)):
+        messages.error(request, f"Not flagged ({refused.count(reason)}): {reason}")
+    # Back to the search the form came from: a path of this site only, never another site.
+    return redirect(safe_local_path(request, request.POST.get("back"), reverse("recording-search")))
+
+
+@staff_required
+@require_POST
+def bookmark_add_view(request, recording_id):
+    recording = recording_get_for(user=request.user, recording_id=recording_id)
+    if not _consulted(request, recording):
+        return HttpResponseForbidden("State why you are viewing this footage first.")
+    try:
+        at = float(request.POST.get("at_seconds", ""))
+        bookmark_add(
+            recording=recording,
+            actor=request.user,
+            at_seconds=at,
+            note=request.POST.get("note", ""),
+        )
+    except ValueError:
+        messages.error(request, "The bookmark needs a time in seconds.")
+    except BookmarkError as exc:
+        messages.error(request, str(exc))
+    return redirect("recording-detail", recording_id=recording.pk)
+
+
+@staff_required
+def grant_list_view(request):
+    """System admins give time-limited access to another borough's footage, and revoke it."""
+    if not user_has_role(request.user, Role.SYSTEM_ADMIN):
+        raise Http404
+    if request.method == "POST":
+        try:
+            if request.POST.get("revoke"):
+                grant = get_object_or_404(BoroughAccessGrant, pk=request.POST["revoke"])
+                borough_grant_revoke(
+                    grant=grant, actor=request.user, reason=request.POST.get("reason", "revoked")
+                )
+            else:
+                user = (
+                    get_user_model()
+                    .objects.filter(username=request.POST.get("username", ""))
+                    .first()
+                )
+                borough = Borough.objects.filter(
+                    code=request.POST.get("borough", "").upper()
+                ).first()
+                if user is None or borough is None:
+                    raise GrantError("no such user or borough")
+                borough_grant_create(
+                    user=user,
+                    borough=borough,
+                    actor=request.user,
+                    reason=request.POST.get("reason", ""),
+                    hours=int(request.POST.get("hours") or 0),
+                )
+        except (GrantError, ValueError) as exc:
+            messages.error(request, str(exc))
+        return redirect("grant-list")
+    grants = BoroughAccessGrant.objects.filter(
+        revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).select_related("user", "borough", "granted_by")
+    return render(
+        request, "staff/grants.html", {"grants": grants, "boroughs": Borough.objects.all()}
+    )

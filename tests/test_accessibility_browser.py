@@ -12,21 +12,15 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from common.roles import Role
+from custody.services import share_create, share_revoke
 from devices.models import Dock, Rank
-from devices.services import camera_set_status
+from estate.services import camera_status_change
 from evidence.models import ClockSuspect
 from evidence.sample_media import make_clip
-from evidence.services import (
-    case_add_recording,
-    case_create,
-    export_create,
-    recording_flag,
-    share_create,
-    share_revoke,
-)
 from requests_portal.deadlines import london_date, right_of_access_due
 from requests_portal.models import AccessRequest, RequestKind, RequestStatus
 from requests_portal.services import request_ask_identity
+from review.services import case_add_recording, case_create, export_create, recording_flag
 from tests import factories as f
 from tests.a11y import PHONE, Walk
 from tests.browser import PASSWORD, fill_incident_time, sign_in
@@ -67,7 +61,7 @@ def world(settings):
     )
     lost, _ = f.issued_camera()
     admin = f.user(Role.BOROUGH_ADMIN, username="admin.axe", password=PASSWORD)
-    camera_set_status(camera=lost, status="lost", actor=admin, reason="dropped in a chase")
+    camera_status_change(camera=lost, status="lost", actor=admin, reason="dropped in a chase")
     suspect = f.recording_row(
         cam=cam,
         started=timezone.now().replace(year=1970),

@@ -16,6 +16,7 @@ class AccountsConfig(AppConfig):
         # Roles are groups with the permissions of every app, which exist only after all the
         # migrations ran.
         post_migrate.connect(roles_sync, dispatch_uid="common.roles.roles_sync")
+        from accounts import checks  # noqa: F401 -- registers the role map's check
 
 
 class AdminConfig(admin_apps.AdminConfig):

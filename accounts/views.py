@@ -6,6 +6,14 @@ once; a backup code stands in for the authenticator when the phone is lost. The 
 when the second factor is verified, so a session id known before that step is worth nothing after
 it. Sign-ins, failed sign-ins, backup codes and second-factor resets are audited. `common.auth.staff_required`
 guards every staff page: signed in *and* verified by the second factor.
+
+Directory sign-in (OpenID Connect, when BWV_OIDC_ISSUER is set) starts at `directory_start` and
+comes back to `directory_callback`: the callback and its ID token are checked (accounts.directory),
+then the account is found by issuer and subject and its roles set (accounts.services). The session
+counts as verified at once only when the token says the directory asked for more than one factor;
+otherwise the TOTP step follows, as after a password. Any refusal is a page that says why, never an
+error, and is audited. Signing out of a directory session also ends the directory's session where
+the provider offers RP-initiated logout.
 """
 
 from __future__ import annotations
@@ -18,12 +26,15 @@ from urllib.parse import urlencode
 import qrcode
 import qrcode.image.svg
 from django import forms
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import get_user_model
+from django.contrib.auth import BACKEND_SESSION_KEY, get_user_model, login
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
@@ -31,10 +42,16 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import directory
+from accounts.directory import DirectoryError
 from accounts.services import (
     AccountError,
+    DirectoryRefusal,
     backup_codes_issue,
     backup_codes_left,
+    directory_device_for,
+    directory_refusal_record,
+    directory_sign_in,
     second_factor_reset,
 )
 from common.auth import OTP_URL, staff_required
@@ -49,8 +66,36 @@ def _safe_next(request, default: str = "/") -> str:
     return safe_local_path(request, request.POST.get("next") or request.GET.get("next"), default)
 
 
+DIRECTORY_BACKEND = "accounts.backends.DirectoryBackend"
+DIRECTORY_NEXT = "bwv_directory_next"
+DIRECTORY_ID_TOKEN = "bwv_directory_id_token"  # noqa: S105 -- a session key, not a secret
+
+
+class PasswordSignInForm(AuthenticationForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if directory.enabled():
+            self.error_messages = {
+                **self.error_messages,
+                "invalid_login": (
+                    "Enter a correct user name and password. While sign-in with "
+                    f"{settings.BWV_OIDC_NAME} is on, only break-glass accounts can use this form."
+                ),
+            }
+
+
 class SignInView(auth_views.LoginView):
     template_name = "registration/login.html"
+    authentication_form = PasswordSignInForm
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        if directory.enabled():
+            context["directory_name"] = settings.BWV_OIDC_NAME
+            context["directory_start"] = (
+                f"{reverse('directory-start')}?{urlencode({'next': _safe_next(self.request)})}"
+            )
+        return context
 
     def form_invalid(self, form):
         username = (form.data.get("username") or "")[:150]
@@ -254,3 +299,95 @@ def second_factor_reset_view(request):
             )
             return redirect("second-factor-reset")
     return render(request, "staff/second_factor_reset.html", {"form": form})
+
+
+def _refused(request, message: str, *, status: int, title: str = "Signing in did not work"):
+    return render(
+        request,
+        "registration/directory_refused.html",
+        {"title": title, "message": message, "directory_name": settings.BWV_OIDC_NAME},
+        status=status,
+    )
+
+
+@never_cache
+def directory_start(request):
+    """Send the browser to the directory to sign in (a link, not a form: the page's
+    Content-Security-Policy lets forms post only to this site)."""
+    if not directory.enabled():
+        raise Http404
+    request.session[DIRECTORY_NEXT] = _safe_next(request)
+    try:
+        return directory.authorization_redirect(
+            request, request.build_absolute_uri(reverse("directory-callback"))
+        )
+    except DirectoryError as exc:
+        directory_refusal_record(reason=exc.reason, ip=client_ip(request))
+        return _refused(request, str(exc), status=503)
+
+
+@never_cache
+def directory_callback(request):
+    """Where the directory sends the browser back: check everything, then sign in (or refuse,
+    changing nothing but the audit log)."""
+    if not directory.enabled():
+        raise Http404
+    ip = client_ip(request)
+    try:
+        assertion = directory.callback_assertion(request)
+    except DirectoryError as exc:
+        directory_refusal_record(reason=exc.reason, ip=ip)
+        return _refused(request, str(exc), status=400)
+    try:
+        user = directory_sign_in(assertion=assertion, ip=ip)
+    except DirectoryRefusal as refusal:
+        return _refused(
+            request, str(refusal), status=403, title="You do not have access to body-worn video evidence"
+        )
+    next_path = request.session.pop(DIRECTORY_NEXT, "/")
+    login(request, user, backend=DIRECTORY_BACKEND)
+    request.session[DIRECTORY_ID_TOKEN] = assertion.id_token
+    if assertion.mfa:
+        # The directory asked for a second factor: this session is verified, as after a TOTP
+        # code (and its key changes now, as there).
+        _signed_in(request, directory_device_for(user=user), factor="directory")
+        return redirect(next_path)
+    request.session.cycle_key()
+    return redirect(f"{OTP_URL}?{urlencode({'next': next_path})}")
+
+
+class SignOutView(auth_views.LogoutView):
+    """Ends the session here; for a directory session, then the directory's own session too."""
+
+    def post(self, request, *args, **kwargs):
+        user = request.user if request.user.is_authenticated else None
+        from_directory = request.session.get(BACKEND_SESSION_KEY) == DIRECTORY_BACKEND
+        id_token = request.session.get(DIRECTORY_ID_TOKEN, "")
+        response = super().post(request, *args, **kwargs)
+        if user is not None:
+            audit_record(
+                actor=user,
+                action="auth.signed_out",
+                obj=user,
+                detail={"ip": client_ip(request), "directory": from_directory},
+            )
+        if not (from_directory and directory.enabled()):
+            return response
+        url = directory.logout_url(id_token, request.build_absolute_uri(reverse("signed-out")))
+        if url is None:
+            return response
+        # A redirect would be refused: the sign-out is a form, and the Content-Security-Policy
+        # lets forms lead only to this site. The page goes on by itself (Refresh) and has a link.
+        response = render(
+            request,
+            "registration/directory_signed_out.html",
+            {"logout_url": url, "directory_name": settings.BWV_OIDC_NAME},
+        )
+        response["Refresh"] = f"0; url={url}"
+        add_never_cache_headers(response)
+        return response
+
+
+def signed_out(request):
+    """Where the directory sends the browser after its own sign-out."""
+    return render(request, "registration/logged_out.html")

@@ -25,6 +25,7 @@ secrets), never in this repository.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 from pathlib import Path
@@ -374,7 +375,10 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses locked-out sign-ins before any password check
-    "django.contrib.auth.backends.ModelBackend",
+    # Passwords; while directory sign-in is on, only for the accounts allowed to keep them.
+    "accounts.backends.PasswordBackend",
+    # Never checks a credential: it only names the sessions that directory sign-in opened.
+    "accounts.backends.DirectoryBackend",
 ]
 # Five wrong passwords for one account from one address lock it for half an hour.
 AXES_FAILURE_LIMIT = env_int("BWV_SIGNIN_FAILURE_LIMIT", 5)
@@ -399,6 +403,46 @@ CSRF_COOKIE_HTTPONLY = True
 # A form whose CSRF token is missing or stale (a page left open for hours) gets a page in the
 # site's layout that says what to do, not Django's bare one.
 CSRF_FAILURE_VIEW = "common.error_views.csrf_failure"
+
+# -- Directory sign-in (OpenID Connect) -------------------------------------------------------------
+# On when an issuer is set: staff sign in with the force's directory (Entra ID, Keycloak, ADFS...),
+# authorisation code flow with PKCE, endpoints and keys from the issuer's discovery document. See
+# accounts/directory.py for what is checked, and the README for registering the application.
+BWV_OIDC_ISSUER = os.environ.get("BWV_OIDC_ISSUER", "").strip()
+BWV_OIDC_CLIENT_ID = os.environ.get("BWV_OIDC_CLIENT_ID", "").strip()
+BWV_OIDC_CLIENT_SECRET = env_secret("BWV_OIDC_CLIENT_SECRET") or ""
+if BWV_OIDC_ISSUER and not (BWV_OIDC_CLIENT_ID and BWV_OIDC_CLIENT_SECRET):
+    raise ImproperlyConfigured(
+        "BWV_OIDC_ISSUER is set: BWV_OIDC_CLIENT_ID and BWV_OIDC_CLIENT_SECRET (or _FILE) are needed"
+    )
+if BWV_OIDC_ISSUER and PRODUCTION and not BWV_OIDC_ISSUER.startswith("https://"):
+    raise ImproperlyConfigured("BWV_OIDC_ISSUER must be an https:// URL when BWV_PRODUCTION=1")
+# What the sign-in button says after "Sign in with".
+BWV_OIDC_NAME = (
+    os.environ.get("BWV_OIDC_NAME") or os.environ.get("BWV_FORCE_NAME") or "your force account"
+)
+BWV_OIDC_SCOPES = os.environ.get("BWV_OIDC_SCOPES", "openid profile email")
+# The ID token's claims whose values are looked up in the role map (group ids or names, app roles).
+BWV_OIDC_ROLE_CLAIMS = env_list("BWV_OIDC_ROLE_CLAIMS", ["groups", "roles"])
+# JSON: {"<claim value>": {"role": "<role>", "borough": "<borough code, optional>"}, ...}, from
+# the variable or the file BWV_OIDC_ROLE_MAP_FILE names. Checked by `manage.py check`.
+_role_map = env_secret("BWV_OIDC_ROLE_MAP") or "{}"
+try:
+    BWV_OIDC_ROLE_MAP = json.loads(_role_map)
+except ValueError as exc:
+    raise ImproperlyConfigured(f"BWV_OIDC_ROLE_MAP is not JSON: {exc}") from exc
+# A session from the directory counts as verified by a second factor only when the ID token's
+# `amr` holds one of these values, or its `acr` is one of these; otherwise the TOTP step is asked.
+BWV_OIDC_MFA_AMR = env_list("BWV_OIDC_MFA_AMR", ["mfa"])
+BWV_OIDC_MFA_ACR = env_list("BWV_OIDC_MFA_ACR", [])
+# Sent as acr_values in the authorisation request when set (e.g. Keycloak's level of
+# authentication that asks for the second factor).
+BWV_OIDC_ACR_VALUES = os.environ.get("BWV_OIDC_ACR_VALUES", "").strip()
+# A claim holding the collar or staff number: links the person to their officer record.
+BWV_OIDC_STAFF_NUMBER_CLAIM = os.environ.get("BWV_OIDC_STAFF_NUMBER_CLAIM", "").strip()
+# Clock difference allowed between the provider and us when checking exp and iat.
+BWV_OIDC_CLOCK_SKEW_SECONDS = env_int("BWV_OIDC_CLOCK_SKEW_SECONDS", 60)
+BWV_OIDC_TIMEOUT_SECONDS = env_int("BWV_OIDC_TIMEOUT_SECONDS", 10)
 
 # -- REST API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

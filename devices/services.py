@@ -581,3 +581,69 @@ def dock_revoke(*, dock: Dock, actor, reason: str) -> None:
     Dock.objects.filter(pk=dock.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     audit_record(actor=actor, action="dock.revoked", obj=dock, justification=reason)
     dock.refresh_from_db()
+
+
+class OfficerError(Exception):
+    """A change to an officer record that cannot be made, with a message for the person."""
+
+
+@transaction.atomic
+def officer_account_place(
+    *,
+    user,
+    borough: Borough,
+    actor,
+    collar_number: str = "",
+    first_name: str = "",
+    last_name: str = "",
+) -> Officer:
+    """The officer record of a staff account, in `borough`: the one it has, moved there if it is
+    elsewhere; else the record of `collar_number` when no account holds it yet (an officer
+    imported with their cameras, signing in for the first time); else a new record, numbered
+    `collar_number` or, when there is none, "SSO-<account id>". Each change is audited.
+
+    For directory sign-in, which says where someone works at every sign-in."""
+    officer = Officer.objects.select_for_update().filter(user=user).first()
+    if officer is None and collar_number:
+        officer = Officer.objects.select_for_update().filter(collar_number=collar_number).first()
+        if officer is not None and officer.user_id not in (None, user.pk):
+            raise OfficerError(
+                f"The staff number {collar_number} belongs to another account. Ask a system "
+                "admin to check both accounts."
+            )
+        if officer is not None:
+            officer.user = user
+            officer.save(update_fields=["user"])
+            audit_record(
+                actor=actor,
+                action="officer.account_linked",
+                obj=officer,
+                detail={"user": user.get_username(), "collar_number": collar_number},
+            )
+    if officer is None:
+        officer = Officer.objects.create(
+            user=user,
+            collar_number=collar_number or f"SSO-{user.pk}",
+            first_name=first_name or user.get_username()[:100],
+            last_name=last_name,
+            rank=Rank.STAFF,
+            borough=borough,
+        )
+        audit_record(
+            actor=actor,
+            action="officer.created",
+            obj=officer,
+            detail={"user": user.get_username(), "collar_number": officer.collar_number},
+        )
+        return officer
+    if officer.borough_id != borough.pk:
+        before = officer.borough
+        officer.borough = borough
+        officer.save(update_fields=["borough"])
+        audit_record(
+            actor=actor,
+            action="officer.borough_changed",
+            obj=officer,
+            detail={"from": before.code, "to": borough.code},
+        )
+    return officer

@@ -1,7 +1,9 @@
-"""Start the real services (PostgreSQL, Redis, an S3 server) on loopback, for tests and benchmarks.
+"""Start the real services (PostgreSQL, Redis, an S3 server, an OpenID provider) on loopback, for tests
+and benchmarks.
 
     python -m devtools.localservices -- pytest -q          # start, run the command, stop, exit with its code
-    with local_services() as env: ...                 # the same from Python (benchmarks)
+    with local_services() as env: ...                 # the same from Python (benchmarks; no OpenID
+                                                      # provider unless oidc=True)
 
 Guarantees:
 - every service listens on 127.0.0.1 only, on a free port, with its data in a fresh temporary folder;
@@ -9,7 +11,11 @@ Guarantees:
 - PostgreSQL refuses to run as root, so when we are root its files belong to `nobody` and it runs as
   that user;
 - missing Debian packages are installed with apt-get when we are root (a fresh CI machine), otherwise
-  we stop with a message that says what to install.
+  we stop with a message that says what to install;
+- the OpenID provider is node-oidc-provider at the version pinned in `devtools/oidc_provider/`
+  (package-lock.json), installed there with `npm ci` when missing or out of date. Its issuer and
+  control token are exported as BWV_TEST_OIDC_*, not as the site's own BWV_OIDC_* settings: only the
+  tests of directory sign-in switch it on.
 
 Only the standard library and boto3 are used, so this runs before Django is configured.
 """
@@ -33,6 +39,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 BIN_DIR = Path(sys.executable).parent
+OIDC_DIR = Path(__file__).resolve().parent / "oidc_provider"
 
 
 def _free_ports(n: int) -> list[int]:
@@ -88,7 +95,7 @@ def _pg_bindir() -> Path | None:
     return Path(initdb).resolve().parent if initdb else None
 
 
-def ensure_system_packages(*, browser: bool = False) -> None:
+def ensure_system_packages(*, browser: bool = False, oidc: bool = False) -> None:
     """Install what the real services need when it is missing (root only)."""
     missing = []
     if _pg_bindir() is None:
@@ -97,13 +104,17 @@ def ensure_system_packages(*, browser: bool = False) -> None:
         missing.append("redis-server")
     if browser and shutil.which("chromium") is None:
         missing += ["chromium", "fonts-dejavu-core"]
+    if oidc and (shutil.which("node") is None or shutil.which("npm") is None):
+        missing += ["nodejs", "npm"]
     if missing:
         _apt_install(missing)
 
 
 class LocalServices:
-    def __init__(self, *, postgres: bool = True, redis: bool = True, s3: bool = True):
-        self.want = {"postgres": postgres, "redis": redis, "s3": s3}
+    def __init__(
+        self, *, postgres: bool = True, redis: bool = True, s3: bool = True, oidc: bool = False
+    ):
+        self.want = {"postgres": postgres, "redis": redis, "s3": s3, "oidc": oidc}
         self.procs: list[tuple[str, subprocess.Popen]] = []
         self.tmp = Path(tempfile.mkdtemp(prefix="bwv-services-"))
         self.env: dict[str, str] = {}
@@ -296,8 +307,26 @@ class LocalServices:
             }
         )
 
+    # -- OpenID provider (node-oidc-provider) ----------------------------------------------------
+    def _start_oidc(self) -> None:
+        _npm_install(OIDC_DIR)
+        port = _free_ports(1)[0]
+        control = secrets.token_urlsafe(24)
+        proc = subprocess.Popen(
+            ["node", OIDC_DIR / "server.mjs"],
+            env={**os.environ, "OIDC_PORT": str(port), "OIDC_CONTROL_TOKEN": control},
+            stdout=open(self.tmp / "oidc.log", "wb"),
+            stderr=subprocess.STDOUT,
+            cwd=OIDC_DIR,
+            start_new_session=True,
+        )
+        self.procs.append(("oidc", proc))
+        _wait_port(port, "openid provider", proc)
+        self.env["BWV_TEST_OIDC_ISSUER"] = f"http://127.0.0.1:{port}"
+        self.env["BWV_TEST_OIDC_CONTROL_SECRET"] = control
+
     def start(self) -> dict[str, str]:
-        ensure_system_packages()
+        ensure_system_packages(oidc=self.want["oidc"])
         # A throwaway world: its own var/ folder and secrets made for this run only.
         var = self.tmp / "var"
         var.mkdir()
@@ -319,6 +348,8 @@ class LocalServices:
                 self._start_redis()
             if self.want["s3"]:
                 self._start_s3()
+            if self.want["oidc"]:
+                self._start_oidc()
         except BaseException:
             self.stop()
             raise
@@ -341,11 +372,26 @@ class LocalServices:
 
     def logs(self) -> str:
         out = []
-        for name in ("postgres.log", "redis.log", "weed.log"):
+        for name in ("postgres.log", "redis.log", "weed.log", "oidc.log"):
             path = self.tmp / name
             if path.exists():
                 out.append(f"--- {name} (tail)\n" + "\n".join(path.read_text().splitlines()[-20:]))
         return "\n".join(out)
+
+
+def _npm_install(folder: Path) -> None:
+    """`npm ci` in `folder` when its node_modules is missing or older than its lock file: the exact
+    versions of package-lock.json, from the npm registry, no install scripts run."""
+    lock, marker = folder / "package-lock.json", folder / "node_modules" / ".package-lock.json"
+    if marker.exists() and marker.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    print(f"installing the npm packages of {folder.name}", file=sys.stderr, flush=True)
+    subprocess.run(
+        ["npm", "ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund"],
+        cwd=folder,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def _create_bucket(endpoint: str, access: str, secret: str, bucket: str, proc) -> bool:
@@ -421,8 +467,8 @@ def main(argv: list[str]) -> int:
         return 2
     split = argv.index("--")
     options, command = argv[:split], argv[split + 1 :]
-    ensure_system_packages(browser="--browser" in options)
-    services = LocalServices()
+    ensure_system_packages(browser="--browser" in options, oidc=True)
+    services = LocalServices(oidc=True)
 
     def _terminate(signum, frame):
         raise KeyboardInterrupt

@@ -16,7 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.authtoken import admin as token_admin
 from rest_framework.authtoken.models import TokenProxy
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, DirectoryIdentity
 from accounts.services import api_token_create, api_token_revoke
 from common.admin import ReadOnlyAdmin
 
@@ -56,6 +56,17 @@ class BackupCodesAdmin(ReadOnlyAdmin):
     @admin.display(description="codes left")
     def codes_left(self, device):
         return device.token_set.count()
+
+
+@admin.register(DirectoryIdentity)
+class DirectoryIdentityAdmin(ReadOnlyAdmin):
+    """Which account each directory identity signs in to. Only directory sign-in makes them; one
+    is removed by deleting its account."""
+
+    list_display = ["user", "subject", "issuer", "created_at", "last_sign_in_at"]
+    search_fields = ["user__username", "subject"]
+    list_select_related = ["user"]
+    fields = ["user", "issuer", "subject", "created_at", "last_sign_in_at"]
 
 
 @admin.register(ApiToken)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from io import BytesIO
 from urllib.parse import urlencode
 
@@ -44,6 +45,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import directory
 from accounts.directory import DirectoryError
+from accounts.middleware import DIRECTORY_BACKEND, DIRECTORY_SIGNED_IN_AT
 from accounts.services import (
     AccountError,
     DirectoryRefusal,
@@ -66,7 +68,6 @@ def _safe_next(request, default: str = "/") -> str:
     return safe_local_path(request, request.POST.get("next") or request.GET.get("next"), default)
 
 
-DIRECTORY_BACKEND = "accounts.backends.DirectoryBackend"
 DIRECTORY_NEXT = "bwv_directory_next"
 DIRECTORY_ID_TOKEN = "bwv_directory_id_token"  # noqa: S105 -- a session key, not a secret
 
@@ -347,6 +348,7 @@ def directory_callback(request):
     next_path = request.session.pop(DIRECTORY_NEXT, "/")
     login(request, user, backend=DIRECTORY_BACKEND)
     request.session[DIRECTORY_ID_TOKEN] = assertion.id_token
+    request.session[DIRECTORY_SIGNED_IN_AT] = int(time.time())
     if assertion.mfa:
         # The directory asked for a second factor: this session is verified, as after a TOTP
         # code (and its key changes now, as there).

@@ -152,6 +152,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Ends a directory sign-in's session after BWV_OIDC_SESSION_MAX_SECONDS, however busy (before
+    # django-otp, which then marks the anonymous user it leaves as unverified).
+    "accounts.middleware.DirectorySessionLifetimeMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -418,9 +421,7 @@ if BWV_OIDC_ISSUER and not (BWV_OIDC_CLIENT_ID and BWV_OIDC_CLIENT_SECRET):
 if BWV_OIDC_ISSUER and PRODUCTION and not BWV_OIDC_ISSUER.startswith("https://"):
     raise ImproperlyConfigured("BWV_OIDC_ISSUER must be an https:// URL when BWV_PRODUCTION=1")
 # What the sign-in button says after "Sign in with".
-BWV_OIDC_NAME = (
-    os.environ.get("BWV_OIDC_NAME") or os.environ.get("BWV_FORCE_NAME") or "your force account"
-)
+BWV_OIDC_NAME = os.environ.get("BWV_OIDC_NAME", "").strip() or BWV_FORCE_NAME
 BWV_OIDC_SCOPES = os.environ.get("BWV_OIDC_SCOPES", "openid profile email")
 # The ID token's claims whose values are looked up in the role map (group ids or names, app roles).
 BWV_OIDC_ROLE_CLAIMS = env_list("BWV_OIDC_ROLE_CLAIMS", ["groups", "roles"])
@@ -443,6 +444,10 @@ BWV_OIDC_STAFF_NUMBER_CLAIM = os.environ.get("BWV_OIDC_STAFF_NUMBER_CLAIM", "").
 # Clock difference allowed between the provider and us when checking exp and iat.
 BWV_OIDC_CLOCK_SKEW_SECONDS = env_int("BWV_OIDC_CLOCK_SKEW_SECONDS", 60)
 BWV_OIDC_TIMEOUT_SECONDS = env_int("BWV_OIDC_TIMEOUT_SECONDS", 10)
+# The longest a session from directory sign-in lasts, however busy (the idle timeout above still
+# applies): roles and borough are read from the directory at sign-in, so this bounds how long a
+# group taken away there goes on giving access here. Ten hours: a shift and its overrun.
+BWV_OIDC_SESSION_MAX_SECONDS = env_int("BWV_OIDC_SESSION_MAX_SECONDS", 10 * 60 * 60)
 
 # -- REST API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import AnonymousUser, Permission
 from django_otp import DEVICE_ID_SESSION_KEY
 
 from accounts.models import DirectoryDevice, DirectoryIdentity
@@ -431,3 +431,88 @@ def test_signing_out_of_a_password_session_stays_here(client, directory):
     answer = client.post("/accounts/logout/")
     assert answer.status_code == 200 and "Refresh" not in answer
     assert _signed_out(client)
+
+
+# -- How long a directory session lasts ----------------------------------------------------------------
+
+
+def test_a_directory_session_ends_after_its_lifetime_however_busy(client, directory, settings):
+    login = directory.account(groups=["bwv-sergeants-qa"])
+    _sign_in(client, directory, login)
+    user = DirectoryIdentity.objects.get(subject=login).user
+    settings.BWV_OIDC_SESSION_MAX_SECONDS = 3600
+    assert client.get("/retention/").status_code == 200
+    # Nine hours of constant use later (the idle timeout never struck): the session began before
+    # the limit, so it ends, and the staff page asks to sign in again.
+    session = client.session
+    session["bwv_directory_signed_in_at"] -= 3601
+    session.save()
+    answer = client.get("/retention/")
+    assert answer.status_code == 302 and answer["Location"].startswith("/accounts/login/")
+    assert _signed_out(client)
+    ended = AuditEvent.objects.get(action="auth.signed_out", object_id=str(user.pk))
+    assert ended.detail == {"directory": True, "reason": "session_lifetime"}
+
+
+def test_the_session_lifetime_does_not_touch_password_sessions(client, directory, settings):
+    admin = f.user(Role.SYSTEM_ADMIN)
+    f.sign_in(client, admin)
+    settings.BWV_OIDC_SESSION_MAX_SECONDS = 0
+    assert client.get("/admin/").status_code == 200
+
+
+# -- Permission matrix of the sign-in pages ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["anonymous", "officer from the directory", "break-glass admin"])
+def test_the_directory_pages_are_the_same_for_anyone_and_a_stray_callback_changes_no_session(
+    client, directory, who
+):
+    user = None
+    if who == "officer from the directory":
+        login = directory.account(groups=["bwv-officers-qa"])
+        _sign_in(client, directory, login)
+        user = DirectoryIdentity.objects.get(subject=login).user
+    elif who == "break-glass admin":
+        user = f.signed_in(client, Role.SYSTEM_ADMIN)
+    if user is not None:
+        assert client.get("/").wsgi_request.user == user
+    # Starting a sign-in: off to the provider, whoever asks (someone signed in may change user).
+    assert _start(client).startswith(f"{directory.issuer}/auth?")
+    # A callback this browser's flow did not produce is refused, and whoever was signed in still is.
+    answer = client.get("/accounts/directory/callback/?code=stolen&state=guessed")
+    assert answer.status_code == 400 and b"not started from this browser" in answer.content
+    assert client.get("/").wsgi_request.user == (user or AnonymousUser())
+    assert client.get("/accounts/signed-out/").status_code == 200
+    assert client.get("/accounts/logout/").status_code == 405  # signing out is a POST (CSRF)
+    answer = client.post("/accounts/logout/")
+    assert answer.status_code == 200 and _signed_out(client)
+    assert AuditEvent.objects.filter(action="auth.signed_out").count() == (user is not None)
+
+
+def test_directory_identities_in_the_admin_are_for_system_admins_and_read_only(client, directory):
+    login = directory.account(groups=["bwv-sergeants-qa"])
+    _sign_in(type(client)(), directory, login)
+    identity = DirectoryIdentity.objects.get(subject=login)
+    pages = [
+        "/admin/accounts/directoryidentity/",
+        f"/admin/accounts/directoryidentity/{identity.pk}/change/",
+    ]
+    for path in pages:
+        assert client.get(path)["Location"].startswith("/accounts/login/"), path
+    # A custody sergeant, signed in by the directory with both factors: no admin.
+    _sign_in(client, directory, directory.account(groups=["bwv-sergeants-qa"]))
+    assert client.get("/retention/").status_code == 200
+    for path in pages:
+        assert client.get(path, follow=True).status_code == 403, path
+    client.post("/accounts/logout/")
+    admin = f.user(Role.SYSTEM_ADMIN)
+    f.sign_in(client, admin)
+    listing = client.get(pages[0])
+    assert listing.status_code == 200 and login in listing.content.decode()
+    assert client.get(pages[1]).status_code == 200
+    assert client.get("/admin/accounts/directoryidentity/add/").status_code == 403
+    answer = client.post(pages[1], {"subject": "someone-else", "issuer": directory.issuer})
+    assert answer.status_code == 403
+    identity.refresh_from_db()
+    assert identity.subject == login

@@ -110,3 +110,44 @@ def test_a_yes_or_no_setting_that_is_neither_stops_the_start(tmp_path):
             assert out.returncode != 0 and "must be set when BWV_PRODUCTION=1" in out.stderr
         else:
             assert out.returncode == 0, out.stderr
+
+
+def test_directory_sign_in_takes_its_secret_from_a_file_and_refuses_half_a_configuration(tmp_path):
+    secret_file = tmp_path / "oidc_client_secret"
+    secret_file.write_text("s3cret-from-a-mounted-file\n")
+    directory = {
+        "BWV_OIDC_ISSUER": "https://login.example/force/v2.0",
+        "BWV_OIDC_CLIENT_ID": "bwv-evidence",
+        "BWV_OIDC_ROLE_MAP": '{"bwv-officers-ha": {"role": "officer", "borough": "HA"}}',
+    }
+    script = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'bwv.settings'; django.setup()\n"
+        "from django.conf import settings as s\n"
+        "print(s.BWV_OIDC_CLIENT_SECRET, s.BWV_OIDC_ROLE_MAP['bwv-officers-ha']['borough'])\n"
+    )
+
+    def run(*args, **extra):
+        env = _bare_env(tmp_path, **{**directory, **extra})
+        return subprocess.run(
+            [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    out = run("-c", script, BWV_OIDC_CLIENT_SECRET_FILE=str(secret_file))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["s3cret-from-a-mounted-file", "HA"]
+
+    out = run("-c", script)  # no secret at all
+    assert out.returncode != 0 and "BWV_OIDC_CLIENT_SECRET (or _FILE) are needed" in out.stderr
+
+    out = run("-c", script, BWV_OIDC_CLIENT_SECRET="x", BWV_OIDC_ROLE_MAP="{not json")
+    assert out.returncode != 0 and "BWV_OIDC_ROLE_MAP is not JSON" in out.stderr
+
+    # A role map naming a role that does not exist stops the start (manage.py check).
+    out = run(
+        "manage.py",
+        "check",
+        BWV_OIDC_CLIENT_SECRET="x",
+        BWV_OIDC_ROLE_MAP='{"bwv-chiefs": {"role": "chief_constable"}}',
+    )
+    assert out.returncode != 0 and "accounts.E001" in out.stderr
+    assert "'chief_constable' is not one of" in out.stderr

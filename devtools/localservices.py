@@ -13,7 +13,8 @@ Guarantees:
 - missing Debian packages are installed with apt-get when we are root (a fresh CI machine), otherwise
   we stop with a message that says what to install;
 - the OpenID provider is node-oidc-provider at the version pinned in `devtools/oidc_provider/`
-  (package-lock.json), installed there with `npm ci` when missing or out of date. Its issuer and
+  (package-lock.json), installed there with `npm ci` when missing or out of date (only when the
+  provider is wanted: `main` and `make test` want it, benchmarks do not); it needs Node.js 20+. Its issuer and
   control token are exported as BWV_TEST_OIDC_*, not as the site's own BWV_OIDC_* settings: only the
   tests of directory sign-in switch it on.
 
@@ -108,6 +109,25 @@ def ensure_system_packages(*, browser: bool = False, oidc: bool = False) -> None
         missing += ["nodejs", "npm"]
     if missing:
         _apt_install(missing)
+    if oidc:
+        _check_node_version()
+
+
+# node-oidc-provider 9 and jose 6 (devtools/oidc_provider/package-lock.json) need a Node.js with
+# the Web Crypto API on globalThis, i.e. 20 or newer; Debian 12's own nodejs package is 18.
+NODE_MAJOR_MIN = 20
+
+
+def _check_node_version() -> None:
+    out = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True)
+    version = out.stdout.strip()
+    major = int(version.lstrip("v").split(".")[0] or 0)
+    if major < NODE_MAJOR_MIN:
+        raise SystemExit(
+            f"the test OpenID provider needs Node.js {NODE_MAJOR_MIN} or newer, found {version} "
+            "(Debian 12's nodejs is 18: install a newer one, e.g. from the Node.js project's own "
+            "Debian packages)"
+        )
 
 
 class LocalServices:

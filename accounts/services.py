@@ -186,8 +186,8 @@ def _directory_account_sync(*, assertion: DirectoryAssertion, ip: str):
     if not access.roles:
         raise DirectoryRefusal(
             "unmapped",
-            "Your directory account has no role in this system. If you need access, ask your "
-            "line manager to request the right group for you.",
+            f"Your {settings.BWV_OIDC_NAME} account has no role in this service. If you need "
+            "access, ask your line manager to request the right group for you.",
         )
     if len(access.borough_codes) > 1:
         raise DirectoryRefusal(

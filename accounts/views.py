@@ -343,7 +343,10 @@ def directory_callback(request):
         user = directory_sign_in(assertion=assertion, ip=ip)
     except DirectoryRefusal as refusal:
         return _refused(
-            request, str(refusal), status=403, title="You do not have access to body-worn video evidence"
+            request,
+            str(refusal),
+            status=403,
+            title="You do not have access to body-worn video evidence",
         )
     next_path = request.session.pop(DIRECTORY_NEXT, "/")
     login(request, user, backend=DIRECTORY_BACKEND)

@@ -52,6 +52,18 @@ class TestDirectory:
         data = answer.json()
         return data["client_id"], data["client_secret"]
 
+    def switch_on(self, settings, base_url: str, name: str = "Test Constabulary") -> None:
+        """Register a client for the site at `base_url` and switch directory sign-in on there."""
+        self.clear_faults()
+        self.client_id, self.client_secret = self.register_client(base_url)
+        settings.BWV_OIDC_ISSUER = self.issuer
+        settings.BWV_OIDC_CLIENT_ID = self.client_id
+        settings.BWV_OIDC_CLIENT_SECRET = self.client_secret
+        settings.BWV_OIDC_NAME = name
+        settings.BWV_OIDC_SCOPES = "openid profile email groups"
+        settings.BWV_OIDC_ROLE_MAP = ROLE_MAP
+        settings.BWV_OIDC_ROLE_CLAIMS = ["groups", "roles"]
+
     def account(
         self,
         *,

@@ -25,6 +25,8 @@ from tests import factories as f
 from tests.a11y import PHONE, Walk
 from tests.browser import PASSWORD, fill_incident_time, sign_in
 from tests.bwv.test_csp_browser import _mail_link, wait_until
+from tests.oidc import PASSWORD as DIRECTORY_PASSWORD
+from tests.oidc import TestDirectory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -129,6 +131,39 @@ def test_sign_in_pages_have_no_accessibility_problem(live_server, browser_page, 
     page.fill("#id_token", "000000")
     page.click("#otp-form button[type=submit]")
     walk.check("authenticator-set-up-error")
+    _assert_clean(walk)
+
+
+def test_directory_sign_in_pages_have_no_accessibility_problem(live_server, browser_page, settings):
+    """With directory sign-in on: the sign-in page (its password form folded and open, with an
+    error) and the page that refuses someone the directory gives no role, desktop and phone."""
+    directory = TestDirectory()
+    directory.switch_on(settings, live_server.url)
+    f.force()
+    walk = Walk(browser_page, live_server.url, "directory-sign-in")
+    page = browser_page
+    walk.visit("/accounts/login/", "sign-in")
+    page.click("#password-sign-in summary")
+    page.fill("#id_username", "nobody")
+    page.fill("#id_password", "wrong password")
+    page.click("#login-form button[type=submit]")
+    walk.check("sign-in-password-error")
+    # The refusal, on a desktop and then on a phone (a browser of its own: no provider session).
+    problems = []
+    for viewport in (None, PHONE):
+        if viewport:
+            problems += walk.problems
+            page = browser_page.context.browser.new_page(bypass_csp=True)
+            walk = Walk(page, live_server.url, "directory-sign-in", viewport=viewport)
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.click("#directory-sign-in")
+        page.wait_for_selector("#op-login-form")
+        page.fill("#op-login", directory.account(groups=["canteen-staff"]))
+        page.fill("#op-password", DIRECTORY_PASSWORD)
+        page.click("#op-login-submit")
+        page.wait_for_selector("#directory-refusal")
+        walk.check("refused")
+    walk.problems += problems
     _assert_clean(walk)
 
 

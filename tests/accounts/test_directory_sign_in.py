@@ -16,7 +16,7 @@ from custody.models import AuditEvent
 from devices.models import Officer
 from devices.selectors import user_borough
 from tests import factories as f
-from tests.oidc import ROLE_MAP, TestDirectory
+from tests.oidc import TestDirectory
 
 pytestmark = pytest.mark.django_db
 LOCAL_PASSWORD = "correct-horse-battery-9"
@@ -25,16 +25,7 @@ LOCAL_PASSWORD = "correct-horse-battery-9"
 @pytest.fixture
 def directory(settings):
     directory = TestDirectory()
-    directory.clear_faults()
-    client_id, secret = directory.register_client("http://testserver")
-    directory.client_id, directory.client_secret = client_id, secret
-    settings.BWV_OIDC_ISSUER = directory.issuer
-    settings.BWV_OIDC_CLIENT_ID = client_id
-    settings.BWV_OIDC_CLIENT_SECRET = secret
-    settings.BWV_OIDC_NAME = "Test Constabulary"
-    settings.BWV_OIDC_SCOPES = "openid profile email groups"
-    settings.BWV_OIDC_ROLE_MAP = ROLE_MAP
-    settings.BWV_OIDC_ROLE_CLAIMS = ["groups", "roles"]
+    directory.switch_on(settings, "http://testserver")
     settings.BWV_OIDC_MFA_AMR = ["mfa"]
     settings.BWV_OIDC_MFA_ACR = []
     settings.BWV_OIDC_CLOCK_SKEW_SECONDS = 0
@@ -171,7 +162,7 @@ def test_roles_and_borough_follow_the_groups_at_every_sign_in_and_a_leaver_loses
     directory.account(login=login, groups=[])
     answer = _sign_in(client, directory, login)
     assert answer.status_code == 403
-    assert b"no role in this system" in answer.content
+    assert b"no role in this service" in answer.content
     assert _signed_out(client)
     user = get_user_model().objects.get(pk=user.pk)
     assert user_roles(user) == set() and not user.is_staff and not user.is_superuser
@@ -203,7 +194,10 @@ def test_an_unmapped_user_is_refused_with_a_clear_page_and_no_account_is_made(cl
     answer = _sign_in(client, directory, login)
     assert answer.status_code == 403
     page = answer.content.decode()
-    assert "You do not have access to body-worn video evidence" in page and "no role in this system" in page
+    assert (
+        "You do not have access to body-worn video evidence" in page
+        and "no role in this service" in page
+    )
     assert get_user_model().objects.count() == users and not DirectoryIdentity.objects.exists()
     assert _signed_out(client)
     refusal = _refusals()[-1]

@@ -11,7 +11,7 @@ from accounts.models import DirectoryIdentity
 from common.roles import Role, roles_sync, user_roles
 from custody.models import AuditEvent
 from tests import factories as f
-from tests.oidc import PASSWORD, ROLE_MAP, TestDirectory
+from tests.oidc import PASSWORD, TestDirectory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -26,13 +26,7 @@ def _directory_sign_in(page, login: str) -> None:
 
 def test_staff_sign_in_and_out_with_the_directory_in_chromium(browser_page, live_server, settings):
     directory = TestDirectory()
-    directory.clear_faults()
-    client_id, secret = directory.register_client(live_server.url)
-    settings.BWV_OIDC_ISSUER = directory.issuer
-    settings.BWV_OIDC_CLIENT_ID, settings.BWV_OIDC_CLIENT_SECRET = client_id, secret
-    settings.BWV_OIDC_NAME = "Test Constabulary"
-    settings.BWV_OIDC_SCOPES = "openid profile email groups"
-    settings.BWV_OIDC_ROLE_MAP = ROLE_MAP
+    directory.switch_on(settings, live_server.url)
     roles_sync()
     f.borough("QA")
     f.force()
@@ -74,12 +68,7 @@ def test_a_member_of_staff_the_directory_gives_no_role_sees_why_in_chromium(
     browser_page, live_server, settings
 ):
     directory = TestDirectory()
-    client_id, secret = directory.register_client(live_server.url)
-    settings.BWV_OIDC_ISSUER = directory.issuer
-    settings.BWV_OIDC_CLIENT_ID, settings.BWV_OIDC_CLIENT_SECRET = client_id, secret
-    settings.BWV_OIDC_NAME = "Test Constabulary"
-    settings.BWV_OIDC_SCOPES = "openid profile email groups"
-    settings.BWV_OIDC_ROLE_MAP = ROLE_MAP
+    directory.switch_on(settings, live_server.url)
     roles_sync()
     login = directory.account(groups=["canteen-staff"])
 
@@ -87,8 +76,8 @@ def test_a_member_of_staff_the_directory_gives_no_role_sees_why_in_chromium(
     page.goto(f"{live_server.url}/accounts/login/")
     _directory_sign_in(page, login)
     page.wait_for_selector("#directory-refusal")
-    assert page.inner_text("h1") == "You do not have access to BWV evidence"
-    assert "no role in this system" in page.inner_text("#directory-refusal")
+    assert page.inner_text("h1") == "You do not have access to body-worn video evidence"
+    assert "no role in this service" in page.inner_text("#directory-refusal")
     assert not DirectoryIdentity.objects.filter(subject=login).exists()
     page.click("#directory-back")
     page.wait_for_selector("#directory-sign-in")

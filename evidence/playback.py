@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from django.http import HttpResponse, StreamingHttpResponse
 
@@ -52,3 +53,42 @@ def media_response(recording: Recording, range_header: str):
     response["Cache-Control"] = "private, no-store"
     response["Content-Disposition"] = "inline"
     return response
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A point (or, with `end`, a range) on the player's timeline; a click seeks to `at`."""
+
+    kind: str  # bookmark, flag or redaction: the marker's colour and shape
+    at: float
+    label: str
+    end: float | None = None
+
+
+def player_for(
+    recording: Recording,
+    *,
+    element_id: str,
+    src: str,
+    poster: str = "",
+    still_url: str = "",
+    markers: list[Marker] | tuple[Marker, ...] = (),
+) -> dict:
+    """What the player component (templates/components/player.html) needs to show a clip: its
+    media and poster URLs, the frame rate from the probe (25 when the probe found none), its start
+    for the wall-clock time, and the timeline's markers in time order."""
+    info = recording.media_info or {}
+    duration = float(recording.duration_seconds or info.get("duration_seconds") or 0)
+    return {
+        "id": element_id,
+        "src": src,
+        "poster": poster,
+        "still_url": still_url,
+        "fps": float(info.get("frame_rate") or 25),
+        "start": recording.started_at.isoformat(),
+        "duration": duration,
+        "width": info.get("width") or 16,
+        "height": info.get("height") or 9,
+        "markers": sorted(markers, key=lambda m: m.at),
+        "title": f"Camera {recording.camera.serial}",
+    }

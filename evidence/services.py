@@ -3,6 +3,8 @@ time corrections. Every change goes through here and is audited through the chai
 
 from __future__ import annotations
 
+import hashlib
+import math
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -26,6 +28,41 @@ class GrantError(Exception):
 
 class BookmarkError(Exception):
     """A bookmark that cannot be placed as asked."""
+
+
+class StillError(Exception):
+    """A still of a frame that cannot be made as asked."""
+
+
+def recording_still_take(
+    *, recording: Recording, actor, at_seconds: float, purpose: str
+) -> tuple[bytes, AuditEvent]:
+    """A PNG of the frame shown at `at_seconds`, for a witness statement. The frame is decoded
+    before the audit; the event records its time and the picture's SHA-256, so a printed still
+    can be matched to the footage and to the person who took it."""
+    from evidence.probe import ProbeError, frame_png  # start-up cost: PyAV loads on first use
+
+    duration = float(recording.duration_seconds or 0)
+    if not math.isfinite(at_seconds) or at_seconds < 0 or (duration and at_seconds > duration):
+        raise StillError("the still's time must be within the recording")
+    try:
+        png, frame_time = frame_png(recording, at_seconds)
+    except ProbeError as exc:
+        raise StillError(f"no still could be made: {exc}") from None
+    with transaction.atomic():
+        event = audit_record(
+            actor=actor,
+            action="recording.still_taken",
+            obj=recording,
+            justification=(purpose or "").strip()[:500],
+            detail={
+                "at_seconds": round(at_seconds, 3),
+                "frame_seconds": round(frame_time, 3),
+                "sha256": hashlib.sha256(png).hexdigest(),
+                "bytes": len(png),
+            },
+        )
+    return png, event
 
 
 def recording_consult(*, recording: Recording, actor, purpose: str) -> AuditEvent:

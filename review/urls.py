@@ -11,6 +11,7 @@ recording_urlpatterns = [
     path("<uuid:recording_id>/bookmarks", views.bookmark_add_view, name="recording-bookmark"),
     path("<uuid:recording_id>/", views.recording_detail_view, name="recording-detail"),
     path("<uuid:recording_id>/media", views.recording_media_view, name="recording-media"),
+    path("<uuid:recording_id>/still", views.recording_still_view, name="recording-still"),
     path("<uuid:recording_id>/poster", views.recording_poster_view, name="recording-poster"),
     path("<uuid:recording_id>/flag", views.recording_flag_view, name="recording-flag"),
     path(

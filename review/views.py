@@ -22,16 +22,18 @@ from devices.models import Borough
 from devices.selectors import user_borough
 from evidence.media import recording_poster
 from evidence.models import BoroughAccessGrant
-from evidence.playback import media_response
+from evidence.playback import Marker, media_response, player_for
 from evidence.selectors import recording_get_for
 from evidence.services import (
     BookmarkError,
     ConsultationError,
     GrantError,
+    StillError,
     bookmark_add,
     borough_grant_create,
     borough_grant_revoke,
     recording_consult,
+    recording_still_take,
 )
 from review.models import EvidenceFlag
 from review.selectors import case_get_for, case_list_for, recording_search
@@ -65,6 +67,33 @@ def _consulted(request, recording) -> bool:
     return str(recording.pk) in request.session.get(CONSULTED, {})
 
 
+def _mark_consulted(request, recording) -> None:
+    consulted = request.session.get(CONSULTED, {})
+    consulted[str(recording.pk)] = timezone.now().isoformat()
+    request.session[CONSULTED] = consulted
+
+
+def recording_markers(recording, *, bookmarks=(), flags=()) -> list[Marker]:
+    """The timeline's markers of a recording: its bookmarks, its active flags (a flag holds the
+    whole recording, so its marker is at the start) and the ranges of its redacted copies' boxes."""
+    markers = [
+        Marker("bookmark", b.at_seconds, f"Bookmark at {b.at_seconds:.1f} s: {b.note}")
+        for b in bookmarks
+    ]
+    markers += [
+        Marker("flag", 0.0, f"Flagged: {flag.get_kind_display().lower()} (the whole recording)")
+        for flag in flags
+        if flag.active
+    ]
+    for derived in recording.derived.all():
+        for box in (derived.spec or {}).get("boxes", []):
+            start, end = float(box["start"]), float(box["end"])
+            markers.append(
+                Marker("redaction", start, f"Redacted from {start:.1f} s to {end:.1f} s", end)
+            )
+    return markers
+
+
 @staff_required
 def recording_detail_view(request, recording_id):
     """The recording page. Opening footage asks once for the purpose, recorded as a consultation."""
@@ -78,17 +107,25 @@ def recording_detail_view(request, recording_id):
         except ConsultationError as exc:
             error = str(exc)
         else:
-            consulted = request.session.get(CONSULTED, {})
-            consulted[str(recording.pk)] = timezone.now().isoformat()
-            request.session[CONSULTED] = consulted
+            _mark_consulted(request, recording)
             return redirect(request.path)
     if not _consulted(request, recording):
         return render(
             request, "staff/recording_purpose.html", {"recording": recording, "error": error}
         )
+    flags = list(recording.flags.select_related("flagged_by", "lifted_by"))
+    bookmarks = list(recording.bookmarks.select_related("created_by"))
     context = {
         "recording": recording,
-        "flags": recording.flags.select_related("flagged_by", "lifted_by"),
+        "player": player_for(
+            recording,
+            element_id="player",
+            src=reverse("recording-media", args=[recording.pk]),
+            poster=reverse("recording-poster", args=[recording.pk]) if recording.poster_key else "",
+            still_url=reverse("recording-still", args=[recording.pk]),
+            markers=recording_markers(recording, bookmarks=bookmarks, flags=flags),
+        ),
+        "flags": flags,
         "holds": recording.holds.filter(active=True),
         "events": AuditEvent.objects.filter(
             object_type="evidence.recording", object_id=str(recording.pk)
@@ -96,7 +133,7 @@ def recording_detail_view(request, recording_id):
         "can_flag": request.user.has_perm("evidence.flag_recording"),
         "can_change_cases": request.user.has_perm("review.change_case"),
         "cases": recording.cases.all(),
-        "bookmarks": recording.bookmarks.select_related("created_by"),
+        "bookmarks": bookmarks,
         "open_cases": case_list_for(user=request.user).filter(
             borough=recording.borough, closed_at__isnull=True
         )[:100],
@@ -113,6 +150,32 @@ def recording_media_view(request, recording_id):
     if not _consulted(request, recording):
         return HttpResponseForbidden("State why you are viewing this footage first.")
     return media_response(recording, request.headers.get("Range", ""))
+
+
+@staff_required
+@require_POST
+def recording_still_view(request, recording_id):
+    """A PNG of the frame at the player's position, as a download; each one is audited."""
+    recording = recording_get_for(user=request.user, recording_id=recording_id)
+    if not _consulted(request, recording):
+        return HttpResponseForbidden("State why you are viewing this footage first.")
+    try:
+        at = float(request.POST.get("at_seconds", ""))
+        png, _event = recording_still_take(
+            recording=recording,
+            actor=request.user,
+            at_seconds=at,
+            purpose="still of a frame for a witness statement",
+        )
+    except ValueError:
+        return HttpResponse("The still needs a time in seconds.", status=400)
+    except StillError as exc:
+        return HttpResponse(str(exc).capitalize() + ".", status=400)
+    response = HttpResponse(png, content_type="image/png")
+    name = f"{recording.camera.serial}-{recording.started_at:%Y%m%dT%H%M%SZ}-{at:09.3f}s.png"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @staff_required

@@ -191,6 +191,19 @@ def export_disclose(*, export: Export, actor, via: str, recipient: str = "", det
     )
 
 
+def share_play(*, link: ShareLink, recording, ip: str) -> None:
+    """Audit a recording of a shared export played in the browser: a disclosure to the link's
+    recipient, like a download, but of that recording only."""
+    audit_record(
+        actor=f"share:{link.id}",
+        action="recording.disclosed",
+        obj=recording,
+        recipient=link.recipient_email,
+        justification=link.export.purpose,
+        detail={"export": str(link.export_id), "via": "share link, played", "ip": ip},
+    )
+
+
 def _share_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

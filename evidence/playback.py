@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from django.http import HttpResponse, StreamingHttpResponse
+from django.utils import timezone
 
 from evidence.media import plaintext_range
 from evidence.models import Recording
@@ -92,3 +93,18 @@ def player_for(
         "markers": sorted(markers, key=lambda m: m.at),
         "title": f"Camera {recording.camera.serial}",
     }
+
+
+# Opening footage asks once a session for the purpose, recorded as a consultation; the pages that
+# play it (the recording's, a case's, an access request's) remember here that it was given.
+CONSULTED = "bwv_consulted"  # session: recording ids whose purpose was given in this session
+
+
+def consulted(request, recording) -> bool:
+    return str(recording.pk) in request.session.get(CONSULTED, {})
+
+
+def mark_consulted(request, recording) -> None:
+    done = request.session.get(CONSULTED, {})
+    done[str(recording.pk)] = timezone.now().isoformat()
+    request.session[CONSULTED] = done

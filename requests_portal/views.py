@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import itertools
 import json
+import uuid
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
+from django.db.models import Q
 from django.http import Http404, HttpResponse, HttpResponseForbidden, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
@@ -20,7 +23,10 @@ from django.views.decorators.http import require_GET
 from common.auth import staff_required
 from common.web import client_ip
 from custody.zipstream import ZipStream
+from evidence.models import Recording
+from evidence.playback import Marker, consulted, mark_consulted, player_for
 from evidence.redaction import RedactionError, derived_bytes, propose_face_boxes
+from evidence.services import recording_consult
 from requests_portal.deadlines import london_date
 from requests_portal.forms import RequestForm, altcha_challenge
 from requests_portal.models import Decision, IdentityDocument, RequestFootage, RequestStatus
@@ -224,6 +230,8 @@ def request_detail_view(request, request_id):
                 release_revoke(req=req, actor=request.user, reason=post.get("reason", ""))
             elif action == "close":
                 request_close(req=req, actor=request.user, reason=post.get("reason", ""))
+            elif action == "play":
+                return _play(request, req, post.get("recording"))
             else:
                 raise RequestError("unknown action")
             messages.success(request, "Done.")
@@ -231,11 +239,15 @@ def request_detail_view(request, request_id):
             messages.error(request, str(exc))
         return redirect("disclosure-request", request_id=req.pk)
     attached = {f.recording_id for f in req.footage.all()}
+    playing, player = _request_player(request, req)
     return render(
         request,
         "staff/disclosure_request.html",
         {
             "req": req,
+            "playing": playing,
+            "playing_copy": bool(player and request.GET.get("copy")),
+            "player": player,
             "steps": req.steps.all(),
             "decisions": Decision.choices,
             "footage": req.footage.select_related("recording", "recording__camera", "derived"),
@@ -248,6 +260,77 @@ def request_detail_view(request, request_id):
             "today": london_date(timezone.now()),
         },
     )
+
+
+def _playable(req):
+    """The recordings the request's page may play: its footage and its candidates."""
+    return Recording.objects.filter(
+        Q(pk__in=candidate_recordings(req).values("pk"))
+        | Q(pk__in=req.footage.values("recording_id"))
+    )
+
+
+def _play(request, req, recording_id):
+    """Open a recording on the request's page: a consultation whose purpose is the request."""
+    recording = _playable(req).filter(pk=recording_id).first() if _is_uuid(recording_id) else None
+    if recording is None:
+        raise RequestError("that recording is not footage or a candidate of this request")
+    if not consulted(request, recording):
+        recording_consult(
+            recording=recording, actor=request.user, purpose=f"access request {req.reference}"
+        )
+        mark_consulted(request, recording)
+    url = reverse("disclosure-request", args=[req.pk])
+    return redirect(f"{url}?play={recording.pk}#player")
+
+
+def _request_player(request, req):
+    """The recording (?play=) or redacted copy (?copy=, a footage id) chosen, and its player."""
+    if request.GET.get("copy"):
+        footage = (
+            req.footage.select_related("recording__camera", "derived")
+            .filter(pk=request.GET["copy"] if request.GET["copy"].isdigit() else None)
+            .first()
+        )
+        if footage is None or footage.derived is None:
+            return None, None
+        boxes = (footage.derived.spec or {}).get("boxes", [])
+        markers = [
+            Marker(
+                "redaction", b["start"], f"Redacted from {b['start']} s to {b['end']} s", b["end"]
+            )
+            for b in boxes
+        ]
+        player = player_for(
+            footage.recording,
+            element_id="player",
+            src=reverse("disclosure-derived", args=[req.pk, footage.pk]),
+            markers=markers,
+        )
+        player["title"] += " (redacted copy)"
+        return footage.recording, player
+    chosen = request.GET.get("play")
+    recording = None
+    if _is_uuid(chosen):
+        recording = _playable(req).select_related("camera").filter(pk=chosen).first()
+    if recording is None or not consulted(request, recording):
+        return None, None
+    player = player_for(
+        recording,
+        element_id="player",
+        src=reverse("recording-media", args=[recording.pk]),
+        poster=reverse("recording-poster", args=[recording.pk]) if recording.poster_key else "",
+        still_url=reverse("recording-still", args=[recording.pk]),
+    )
+    return recording, player
+
+
+def _is_uuid(value) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 @require_GET

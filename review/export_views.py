@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from common.auth import staff_required
@@ -21,8 +22,10 @@ from custody.services import (
     export_disclose,
     share_access,
     share_create,
+    share_play,
     share_revoke,
 )
+from evidence.playback import media_response, player_for
 from evidence.selectors import recording_get_for
 from review.exports import export_bundle_response
 from review.selectors import (
@@ -166,6 +169,17 @@ def share_view(request, token):
     except ShareUnavailable as exc:
         return _share_gone(request, str(exc))
     export = link.export
+    recordings = list(export.recordings.select_related("camera").order_by("started_at"))
+    # The recording chosen with ?play= (the first by default) plays in the page.
+    playing = next((r for r in recordings if str(r.pk) == request.GET.get("play")), None)
+    playing = playing or (recordings[0] if recordings else None)
+    player = None
+    if playing is not None:
+        player = player_for(
+            playing,
+            element_id="player",
+            src=reverse("share-media", args=[token, playing.pk]),
+        )
     return render(
         request,
         "public/share.html",
@@ -173,9 +187,32 @@ def share_view(request, token):
             "link": link,
             "export": export,
             "token": token,
-            "recordings": export.recordings.select_related("camera").order_by("started_at"),
+            "recordings": recordings,
+            "playing": playing,
+            "player": player,
         },
     )
+
+
+SHARE_PLAYED = "bwv_share_played"  # session: "<link>:<recording>" already audited as played
+
+
+def share_media_view(request, token, recording_id):
+    """A shared recording by HTTP Range, for the page's player. Its first request in a session is
+    audited as a disclosure to the link's recipient; the link must still be usable for every one."""
+    try:
+        link = share_access(token=token, ip=client_ip(request), download=False)
+    except ShareUnavailable as exc:
+        return _share_gone(request, str(exc))
+    recording = link.export.recordings.filter(pk=recording_id).first()
+    if recording is None:
+        raise Http404
+    played = request.session.get(SHARE_PLAYED, [])
+    key = f"{link.pk}:{recording.pk}"
+    if key not in played:
+        share_play(link=link, recording=recording, ip=client_ip(request))
+        request.session[SHARE_PLAYED] = [*played, key][-200:]
+    return media_response(recording, request.headers.get("Range", ""))
 
 
 def share_download_view(request, token):

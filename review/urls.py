@@ -26,6 +26,11 @@ case_urlpatterns = [
     path("<int:case_id>/", views.case_detail_view, name="case-detail"),
     path("<int:case_id>/close", views.case_close_view, name="case-close"),
     path(
+        "<int:case_id>/recordings/<uuid:recording_id>/play",
+        views.case_play_view,
+        name="case-play-recording",
+    ),
+    path(
         "<int:case_id>/recordings/<uuid:recording_id>/remove",
         views.case_remove_view,
         name="case-remove-recording",
@@ -48,6 +53,11 @@ export_urlpatterns = [
 share_urlpatterns = [
     path("<str:token>/", export_views.share_view, name="share"),
     path("<str:token>/bundle.zip", export_views.share_download_view, name="share-download"),
+    path(
+        "<str:token>/recordings/<uuid:recording_id>/media",
+        export_views.share_media_view,
+        name="share-media",
+    ),
 ]
 
 audit_urlpatterns = [

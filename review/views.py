@@ -22,7 +22,13 @@ from devices.models import Borough
 from devices.selectors import user_borough
 from evidence.media import recording_poster
 from evidence.models import BoroughAccessGrant
-from evidence.playback import Marker, media_response, player_for
+from evidence.playback import (
+    Marker,
+    consulted,
+    mark_consulted,
+    media_response,
+    player_for,
+)
 from evidence.selectors import recording_get_for
 from evidence.services import (
     BookmarkError,
@@ -60,19 +66,6 @@ def recording_search_view(request):
     return render(request, "staff/recordings.html", context)
 
 
-CONSULTED = "bwv_consulted"  # session: recording ids whose purpose was given in this session
-
-
-def _consulted(request, recording) -> bool:
-    return str(recording.pk) in request.session.get(CONSULTED, {})
-
-
-def _mark_consulted(request, recording) -> None:
-    consulted = request.session.get(CONSULTED, {})
-    consulted[str(recording.pk)] = timezone.now().isoformat()
-    request.session[CONSULTED] = consulted
-
-
 def recording_markers(recording, *, bookmarks=(), flags=()) -> list[Marker]:
     """The timeline's markers of a recording: its bookmarks, its active flags (a flag holds the
     whole recording, so its marker is at the start) and the ranges of its redacted copies' boxes."""
@@ -107,9 +100,9 @@ def recording_detail_view(request, recording_id):
         except ConsultationError as exc:
             error = str(exc)
         else:
-            _mark_consulted(request, recording)
+            mark_consulted(request, recording)
             return redirect(request.path)
-    if not _consulted(request, recording):
+    if not consulted(request, recording):
         return render(
             request, "staff/recording_purpose.html", {"recording": recording, "error": error}
         )
@@ -147,7 +140,7 @@ def recording_detail_view(request, recording_id):
 def recording_media_view(request, recording_id):
     """The clip's plaintext, by HTTP Range, decrypting only the segments asked for."""
     recording = recording_get_for(user=request.user, recording_id=recording_id)
-    if not _consulted(request, recording):
+    if not consulted(request, recording):
         return HttpResponseForbidden("State why you are viewing this footage first.")
     return media_response(recording, request.headers.get("Range", ""))
 
@@ -157,7 +150,7 @@ def recording_media_view(request, recording_id):
 def recording_still_view(request, recording_id):
     """A PNG of the frame at the player's position, as a download; each one is audited."""
     recording = recording_get_for(user=request.user, recording_id=recording_id)
-    if not _consulted(request, recording):
+    if not consulted(request, recording):
         return HttpResponseForbidden("State why you are viewing this footage first.")
     try:
         at = float(request.POST.get("at_seconds", ""))
@@ -181,7 +174,7 @@ def recording_still_view(request, recording_id):
 @staff_required
 def recording_poster_view(request, recording_id):
     recording = recording_get_for(user=request.user, recording_id=recording_id)
-    if not _consulted(request, recording) or not recording.poster_key:
+    if not consulted(request, recording) or not recording.poster_key:
         raise Http404
     response = HttpResponse(recording_poster(recording), content_type="image/jpeg")
     response["Cache-Control"] = "private, no-store"
@@ -256,11 +249,31 @@ def case_list_view(request):
     )
 
 
+def _case_player(request, recordings) -> tuple[object, dict] | tuple[None, None]:
+    """The recording chosen with ?play= and its player, once its opening has been recorded."""
+    chosen = next((r for r in recordings if str(r.pk) == request.GET.get("play")), None)
+    if chosen is None or not consulted(request, chosen):
+        return None, None
+    return chosen, player_for(
+        chosen,
+        element_id="player",
+        src=reverse("recording-media", args=[chosen.pk]),
+        poster=reverse("recording-poster", args=[chosen.pk]) if chosen.poster_key else "",
+        still_url=reverse("recording-still", args=[chosen.pk]),
+        markers=recording_markers(
+            chosen, bookmarks=chosen.bookmarks.all(), flags=chosen.flags.all()
+        ),
+    )
+
+
 def _case_page(request, case, *, close_error: str = "", status: int = 200):
-    recordings = case.recordings.select_related("camera", "officer").order_by("started_at")
+    recordings = list(case.recordings.select_related("camera", "officer").order_by("started_at"))
+    playing, player = _case_player(request, recordings)
     context = {
         "case": case,
         "recordings": recordings,
+        "player": player,
+        "playing": playing,
         "can_change": request.user.has_perm("review.change_case"),
         "close_error": close_error,
         "close_reason": request.POST.get("reason", "") if close_error else "",
@@ -271,6 +284,25 @@ def _case_page(request, case, *, close_error: str = "", status: int = 200):
 @staff_required
 def case_detail_view(request, case_id):
     return _case_page(request, case_get_for(user=request.user, case_id=case_id))
+
+
+@staff_required
+@require_POST
+def case_play_view(request, case_id, recording_id):
+    """Play a recording of the case on the case's page: opening it is a consultation, recorded
+    with the case's crime reference as its purpose."""
+    case = case_get_for(user=request.user, case_id=case_id)
+    recording = recording_get_for(user=request.user, recording_id=recording_id)
+    if not case.recordings.filter(pk=recording.pk).exists():
+        raise Http404
+    if not consulted(request, recording):
+        recording_consult(
+            recording=recording,
+            actor=request.user,
+            purpose=f"case {case.crime_reference}: {case.title}",
+        )
+        mark_consulted(request, recording)
+    return redirect(f"{reverse('case-detail', args=[case.pk])}?play={recording.pk}#player")
 
 
 @staff_required
@@ -361,7 +393,7 @@ def recording_bulk_flag_view(request):
 @require_POST
 def bookmark_add_view(request, recording_id):
     recording = recording_get_for(user=request.user, recording_id=recording_id)
-    if not _consulted(request, recording):
+    if not consulted(request, recording):
         return HttpResponseForbidden("State why you are viewing this footage first.")
     try:
         at = float(request.POST.get("at_seconds", ""))

@@ -8,8 +8,8 @@ from django.utils import timezone
 from common.roles import Role
 from custody.models import AuditEvent
 from evidence.models import Bookmark, BoroughAccessGrant
+from evidence.playback import CONSULTED
 from evidence.services import GrantError, borough_grant_create
-from review.views import CONSULTED
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db

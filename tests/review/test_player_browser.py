@@ -2,18 +2,21 @@
 keyboard shortcuts, the timeline's markers, the wall-clock time and an audited still."""
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from common.roles import Role
 from custody.models import AuditEvent
+from custody.services import share_create
 from evidence.sample_media import make_clip
 from evidence.services import bookmark_add
-from review.services import recording_flag
+from requests_portal.models import AccessRequest, RequestKind, RequestStatus
+from review.services import case_add_recording, case_create, export_create, recording_flag
 from tests import factories as f
-from tests.a11y import DESKTOP, axe_violations
+from tests.a11y import DESKTOP, PHONE, axe_violations
 from tests.browser import PASSWORD, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -164,3 +167,85 @@ def test_the_player_steps_frames_changes_speed_obeys_the_keys_and_seeks_from_mar
     assert event.actor_user_id == sergeant.pk
     assert event.detail["at_seconds"] == pytest.approx(2, abs=1e-3)
     assert event.detail["frame_seconds"] == pytest.approx(2, abs=1 / FPS)
+
+
+def _ready(page) -> None:
+    page.wait_for_selector(".bwv-player--ready")
+    page.wait_for_function("document.getElementById('player').readyState >= 2", timeout=20000)
+
+
+def test_the_share_page_plays_in_the_same_player_on_a_phone(live_server, browser_page):
+    page = browser_page
+    sergeant = f.user(Role.CUSTODY_SERGEANT, username="sgt.share", password=PASSWORD)
+    cam, _officer = f.issued_camera(borough_code="QA")
+    recordings = [
+        f.ingested_recording(cam=cam, data=make_clip(seconds=4, width=640, height=360, tone_hz=hz))
+        for hz in (440, 880)
+    ]
+    export = export_create(
+        actor=sergeant,
+        recordings=recordings,
+        case=None,
+        recipient="CPS London North",
+        purpose="charging file R v Doe",
+    )
+    _link, token = share_create(
+        export=export, actor=sergeant, recipient_email="lawyer@cps.gov.uk", days=7
+    )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for name, viewport in (("phone-390", PHONE), ("desktop-1366", DESKTOP)):
+        page.set_viewport_size(viewport)
+        page.goto(f"{live_server.url}/share/{token}/")
+        _ready(page)
+        page.keyboard.press("Tab")  # the focus into the page, as a keyboard user's would be
+        page.focus("#player")
+        page.keyboard.press("Period")
+        _settle(page)
+        assert _time(page) == pytest.approx(1 / 25, abs=1e-3)
+        assert axe_violations(page) == []
+        page.screenshot(path=str(SHOTS / f"share-player-{name}.png"), full_page=True)
+
+
+def test_the_case_and_request_pages_play_in_the_same_player(live_server, browser_page):
+    page = browser_page
+    page.set_viewport_size(DESKTOP)
+    officer = f.user(Role.DISCLOSURE_OFFICER, username="do.player", password=PASSWORD)
+    cam, _officer = f.issued_camera(borough_code="QA")
+    recording = f.ingested_recording(cam=cam, data=make_clip(seconds=4, width=640, height=360))
+    case = case_create(
+        crime_reference="5201234/26", title="R v Doe", borough=recording.borough, actor=officer
+    )
+    case_add_recording(case=case, recording=recording, actor=officer)
+    req = AccessRequest.objects.create(
+        reference="SAR-2026-000001",
+        kind=RequestKind.RIGHT_OF_ACCESS,
+        status=RequestStatus.IN_PROGRESS,
+        name="Sam",
+        email="sam@example.org",
+        incident_at=recording.started_at,
+        borough=recording.borough,
+        place="Station Rd",
+        description="stop and search",
+        received_at=timezone.now(),
+        clock_started_at=timezone.now(),
+        due_at=timezone.now() + timedelta(days=30),
+    )
+    sign_in(page, live_server, officer, next_path=f"/cases/{case.pk}/")
+    page.click("#case-recordings .bwv-play-form button")
+    _ready(page)
+    assert axe_violations(page) == []
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "case-player-1366.png"), full_page=True)
+
+    # Another recording of the incident, not yet opened in this session: its opening is recorded
+    # with the request as its purpose.
+    candidate = f.ingested_recording(
+        cam=cam, data=make_clip(seconds=4, width=640, height=360, tone_hz=880)
+    )
+    page.goto(f"{live_server.url}/disclosure/{req.pk}/")
+    page.click(f"#candidates .bwv-play-form:has(input[value='{candidate.pk}']) button")
+    _ready(page)
+    viewed = AuditEvent.objects.get(action="recording.viewed", object_id=str(candidate.pk))
+    assert viewed.justification == "access request SAR-2026-000001"
+    assert axe_violations(page) == []
+    page.screenshot(path=str(SHOTS / "request-player-1366.png"), full_page=True)

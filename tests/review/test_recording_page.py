@@ -160,7 +160,7 @@ def test_a_camden_sergeant_cannot_flag_harrow_footage(client, recording):
 
 @pytest.mark.django_db(transaction=True)
 def test_curl_fetches_exactly_the_middle_bytes(live_server, client, recording, clip):
-    from review.views import CONSULTED
+    from evidence.playback import CONSULTED
 
     f.signed_in(client, Role.CUSTODY_SERGEANT)
     session = client.session

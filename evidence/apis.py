@@ -193,7 +193,10 @@ class UploadCreateApi(TusApi):
                 str,
                 OpenApiParameter.HEADER,
                 required=True,
-                description="camera, start, end (ISO 8601 with offset), sha256, filename, gps",
+                description=(
+                    "camera, start, end (ISO 8601 with offset), sha256 (or sent with the last "
+                    "byte, Bwv-Clip-Sha256), filename, gps, time_source"
+                ),
             ),
             OpenApiParameter(
                 "Bwv-Skip-If-Stored",
@@ -284,6 +287,18 @@ class UploadApi(TusApi):
                 OpenApiParameter.HEADER,
                 description="`sha256 <base64 digest>` (or sha1) of this request's body",
             ),
+            OpenApiParameter(
+                "Bwv-Clip-Sha256",
+                str,
+                OpenApiParameter.HEADER,
+                pattern="^[0-9a-fA-F]{64}$",
+                description=(
+                    "The whole clip's SHA-256 (hex), for a dock that hashes the clip as it sends "
+                    "it: required on the PATCH that completes an upload created without "
+                    "`sha256` in its metadata, and compared with what arrived before the upload "
+                    "completes."
+                ),
+            ),
             *RESPONSE_HEADERS,
             retry_after(503),
         ],
@@ -320,6 +335,7 @@ class UploadApi(TusApi):
             body=request.stream or io.BytesIO(),
             content_length=length,
             checksum=request.headers.get("Upload-Checksum"),
+            clip_sha256=request.headers.get("Bwv-Clip-Sha256"),
         )
         response = Response(status=204)
         _upload_headers(response, upload)

@@ -20,6 +20,7 @@ import os
 import struct
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -85,6 +86,33 @@ class SegmentCipher:
     def seal(self, index: int, plaintext: bytes, *, last: bool) -> bytes:
         nonce = os.urandom(NONCE)
         return nonce + AESGCM(self.key).encrypt(nonce, plaintext, self._aad(index, last))
+
+    def seal_into(self, index: int, plaintext, *, last: bool, out: memoryview) -> int:
+        """Seal a segment into `out` (at least len(plaintext) + OVERHEAD bytes of a writable
+        buffer), allocating nothing; returns the bytes written. The ingest seals into the storage
+        part it will send, so no segment is copied on its way to storage."""
+        size = len(plaintext) + OVERHEAD
+        nonce = os.urandom(NONCE)
+        out[:NONCE] = nonce
+        self._aead.encrypt_into(nonce, plaintext, self._aad(index, last), out[NONCE:size])
+        return size
+
+    def open_into(self, index: int, sealed, *, last: bool, out: memoryview) -> int:
+        """Open a segment into `out`; returns the plaintext's length."""
+        size = len(sealed) - OVERHEAD
+        try:
+            self._aead.decrypt_into(
+                sealed[:NONCE], sealed[NONCE:], self._aad(index, last), out[:size]
+            )
+        except InvalidTag:
+            raise TamperedError(
+                f"segment {index} of {self.object_id} failed authentication"
+            ) from None
+        return size
+
+    @cached_property
+    def _aead(self) -> AESGCM:
+        return AESGCM(self.key)
 
     def open(self, index: int, sealed: bytes, *, last: bool) -> bytes:
         try:

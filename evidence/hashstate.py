@@ -24,7 +24,7 @@ def _load() -> ctypes.CDLL:
         try:
             lib = ctypes.CDLL(name)
             lib.SHA256_Init.argtypes = [ctypes.c_void_p]
-            lib.SHA256_Update.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+            lib.SHA256_Update.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
             lib.SHA256_Final.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
             return lib
         except (OSError, AttributeError):
@@ -45,8 +45,17 @@ class ResumableSha256:
                 raise ValueError("not a SHA-256 state")
             ctypes.memmove(self._ctx, state, _CTX_SIZE)
 
-    def update(self, data: bytes) -> None:
-        _lib.SHA256_Update(self._ctx, data, len(data))
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        """Hash bytes, or a writable buffer (a bytearray, a slice of one) where it lies: the
+        ingest reads the socket into buffers it reuses, and hashes them without copying."""
+        if isinstance(data, bytes):
+            _lib.SHA256_Update(self._ctx, data, len(data))
+            return
+        view = memoryview(data).cast("B")
+        if view.nbytes:
+            _lib.SHA256_Update(
+                self._ctx, (ctypes.c_char * view.nbytes).from_buffer(view), view.nbytes
+            )
 
     def state(self) -> bytes:
         return self._ctx.raw
@@ -63,7 +72,7 @@ def _self_test() -> None:
     h = ResumableSha256()
     h.update(b"a" * 100)
     h = ResumableSha256(h.state())
-    h.update(b"b" * 100)
+    h.update(bytearray(b"b" * 100))  # a buffer, as the ingest passes them
     if h.hexdigest() != hashlib.sha256(b"a" * 100 + b"b" * 100).hexdigest():
         raise ImportError("libcrypto SHA-256 state layout is not as expected")
 

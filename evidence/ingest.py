@@ -1,13 +1,21 @@
 """Ingest: the server side of the tus uploads from docks (the writes; the HTTP layer is `apis.py`).
 
 Guarantees:
-- a PATCH streams its body: memory per upload is bounded by two storage parts, whatever the size;
+- a PATCH streams its body through buffers it allocates once and reuses: the socket is read into
+  one segment's buffer, hashed there and sealed straight into the storage part that will be sent,
+  so memory per upload is one segment and IN_FLIGHT_PARTS + 1 sealed parts (11 MiB with the
+  defaults, 15 MiB for the largest clips, whose parts are larger), whatever the clip's size;
+- the whole-file SHA-256 is declared by the dock, at creation (metadata `sha256`) or with the last
+  byte (header `Bwv-Clip-Sha256` on the PATCH that completes the upload, so that a dock can hash
+  the clip as it sends it instead of reading it twice); a PATCH that would complete an upload with
+  no declared hash is refused before anything is read;
 - nothing is stored in plaintext: bytes are sealed into segments before they reach storage, and the
   tail that has not yet filled a part is sealed before it is kept in the database;
 - the offset only moves forward once the bytes before it are durably stored, so a dock that is cut
   off resumes from the last committed offset and the stored bytes are exactly what it sent;
 - with an Upload-Checksum, the PATCH counts only if the body matches it (else nothing moves);
-- a recording becomes `available` only after the whole-file SHA-256 matched the declared one and
+- a recording becomes `available` only after the whole-file SHA-256 matched the declared one (both
+  when the dock declared it twice) and
   PyAV could read it as video; a rejected upload leaves no object and no recording behind;
 - the same clip from the same camera is one recording, however often it is uploaded or raced; a
   stock tus client that sends a clip the server already has uploads it as usual and ends in
@@ -74,12 +82,21 @@ from evidence.probe import ProbeError, probe_and_poster
 log = logging.getLogger(__name__)
 
 SEGMENT_SIZE = 1 << 20
-PART_SEGMENTS = 8  # 8 MiB parts: above S3's 5 MiB minimum, small enough to keep memory low
-READ_SIZE = 1 << 20
-IN_FLIGHT_PARTS = int(os.environ.get("BWV_INGEST_PARTS_IN_FLIGHT", "4"))
+# Parts of five segments: S3's smallest part (5 MiB), so the buffers an upload holds stay small;
+# a clip too large for S3's 10,000 parts at that size gets larger parts (7 MiB at 64 GiB).
+MIN_PART_SEGMENTS = 5
+MAX_PARTS = 10_000
+# One part is sent while the next is filled. More in flight only helps a store far away, at the
+# cost of a part's memory each, per upload.
+IN_FLIGHT_PARTS = max(1, int(os.environ.get("BWV_INGEST_PARTS_IN_FLIGHT", "1")))
 CHECKPOINT_BYTES = 32 << 20  # without an Upload-Checksum, commit progress about every 32 MiB
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 MAX_RECORDING = timedelta(hours=24)
+
+
+def part_segments_for(length: int) -> int:
+    """Segments per storage part for a clip of `length` bytes."""
+    return max(MIN_PART_SEGMENTS, -(-length // (MAX_PARTS * SEGMENT_SIZE)))
 
 
 class IngestError(Exception):
@@ -96,7 +113,7 @@ class ClipMetadata:
     camera: Camera
     started_at: datetime
     ended_at: datetime
-    sha256: str
+    sha256: str  # empty: declared with the last byte
     filename: str
     gps_lat: float | None
     gps_lon: float | None
@@ -166,8 +183,9 @@ def validate_metadata(*, dock: Dock, raw: dict[str, str]) -> ClipMetadata:
     # the clip is accepted as clock suspect when it completes (see _finish).
     if raw.get("time_source", "camera") not in TIME_SOURCES:
         raise IngestError("metadata 'time_source' must be 'camera' or 'file'")
+    # Left out, the hash comes with the last byte (Bwv-Clip-Sha256); given, it must be one.
     sha = raw.get("sha256", "").strip().lower()
-    if not SHA256_HEX.match(sha):
+    if "sha256" in raw and not SHA256_HEX.match(sha):
         raise IngestError("metadata 'sha256' must be the clip's SHA-256 as 64 hex digits")
     filename = raw.get("filename", "").strip()
     if (
@@ -213,9 +231,13 @@ def upload_create(
         Dock.objects.filter(pk=dock.pk).update(last_seen_at=now)
         # A dock uploading a camera's clip means the camera is in it now.
         Camera.objects.filter(pk=clip.camera.pk).update(last_docked_at=now)
-        existing = Recording.objects.filter(
-            camera=clip.camera, sha256=clip.sha256, state=RecordingState.AVAILABLE
-        ).first()
+        existing = (
+            Recording.objects.filter(
+                camera=clip.camera, sha256=clip.sha256, state=RecordingState.AVAILABLE
+            ).first()
+            if clip.sha256
+            else None
+        )
         if existing is not None and skip_if_stored:
             return _upload_for_existing(dock=dock, recording=existing, metadata=metadata)
         recording_id = uuid.uuid4()
@@ -247,6 +269,7 @@ def upload_create(
             length=length,
             metadata=metadata,
             declared_sha256=clip.sha256,
+            part_segments=part_segments_for(length),
             hash_state=ResumableSha256().state(),
             expires_at=timezone.now() + timedelta(hours=settings.BWV_INGEST_EXPIRY_HOURS),
         )
@@ -259,7 +282,8 @@ def upload_create(
                 "length": length,
                 "camera": clip.camera.serial,
                 "filename": clip.filename,
-                "declared_sha256": clip.sha256,
+                # None: the dock declares it with the last byte.
+                "declared_sha256": clip.sha256 or None,
             },
         )
     return upload
@@ -275,6 +299,7 @@ def _upload_for_existing(*, dock: Dock, recording: Recording, metadata: dict) ->
         offset=recording.size_bytes,
         metadata=metadata,
         declared_sha256=recording.sha256,
+        part_segments=MIN_PART_SEGMENTS,
         hash_state=b"",
         expires_at=timezone.now(),
     )
@@ -407,29 +432,49 @@ def _claim(
 
 
 class _PartWriter:
-    """Seals plaintext parts into segments and stores them, at most IN_FLIGHT_PARTS at once."""
+    """Sends sealed parts to storage, at most IN_FLIGHT_PARTS at once, from IN_FLIGHT_PARTS + 1
+    part buffers allocated once per PATCH and reused: one is filled while the others are sent."""
 
     def __init__(self, upload: IngestUpload, recording: Recording, cipher: SegmentCipher):
         self.upload = upload
         self.recording = recording
         self.cipher = cipher
         self.store = blob_store()
-        self.part_plain = cipher.segment_size * PART_SEGMENTS
+        self.part_segments = upload.part_segments
+        self.part_plain = cipher.segment_size * self.part_segments
+        self.part_sealed = cipher.sealed_size * self.part_segments
         self.parts: dict[int, str] = {n: etag for n, etag in upload.parts}
         self.pool = ThreadPoolExecutor(max_workers=IN_FLIGHT_PARTS)
-        self.in_flight: list[tuple[int, Future]] = []  # (plaintext offset where the part ends, …)
+        # (plaintext offset where the part ends, its future, its buffer)
+        self.in_flight: list[tuple[int, Future, bytearray]] = []
+        self.free: list[bytearray] = []
+        self.allocated = 0
         self.durable_until = upload.offset - upload.offset % self.part_plain
 
-    def submit(self, part_start: int, plaintext: bytearray, *, final: bool) -> None:
+    def buffer(self) -> bytearray:
+        """A part buffer to seal into: a free one, a new one while there are fewer than
+        IN_FLIGHT_PARTS + 1, else the oldest sent one's once storage holds it."""
+        if not self.free and self.allocated <= IN_FLIGHT_PARTS:
+            self.allocated += 1
+            return bytearray(self.part_sealed)
+        while not self.free:
+            self._retire_first()
+        return self.free.pop()
+
+    def submit(self, part_start: int, part: bytearray, *, plain_end: int) -> None:
+        """Send a sealed part (the whole buffer); the buffer is the writer's until it is stored."""
+        number = part_start // self.part_plain + 1
         while len(self.in_flight) >= IN_FLIGHT_PARTS:
             self._retire_first()
-        future = self.pool.submit(self._store, part_start, plaintext, final)
-        self.in_flight.append((part_start + len(plaintext), future))
+        future = self.pool.submit(self._store, number, part)
+        self.in_flight.append((plain_end, future, part))
 
     def _retire_first(self) -> None:
-        part_end, future = self.in_flight.pop(0)
+        part_end, future, part = self.in_flight.pop(0)
         future.result()  # raises the part's storage error, if any
         self.durable_until = part_end
+        if len(part) == self.part_sealed:  # the last part is cut to its length, and not reused
+            self.free.append(part)
 
     def poll(self) -> int:
         """Retire the parts that are stored, in order; returns the offset all bytes below are in."""
@@ -437,21 +482,10 @@ class _PartWriter:
             self._retire_first()
         return self.durable_until
 
-    def _store(self, part_start: int, plaintext: bytearray, final: bool) -> None:
-        seg = self.cipher.segment_size
-        plaintext = memoryview(plaintext)
-        first = part_start // seg
-        count = max(1, -(-len(plaintext) // seg))
-        sealed = b"".join(
-            self.cipher.seal(
-                first + i, plaintext[i * seg : (i + 1) * seg], last=final and i == count - 1
-            )
-            for i in range(count)
-        )
-        number = part_start // self.part_plain + 1
-        offset = (number - 1) * PART_SEGMENTS * self.cipher.sealed_size
+    def _store(self, number: int, part: bytearray) -> None:
+        offset = (number - 1) * self.part_sealed
         etag = self.store.multipart_put(
-            self.recording.storage_key, self.upload.multipart_id, number, offset, sealed
+            self.recording.storage_key, self.upload.multipart_id, number, offset, part
         )
         self.parts[number] = etag
 
@@ -460,13 +494,119 @@ class _PartWriter:
             self._retire_first()
 
     def close(self) -> None:
-        for _end, future in self.in_flight:
+        for _end, future, _part in self.in_flight:
             future.cancel()
         self.pool.shutdown(wait=True)
+        self.free.clear()
 
     def part_list(self) -> list[list]:
         parts = dict(self.parts)  # a snapshot: upload threads add to it concurrently
         return [[n, parts[n]] for n in sorted(parts)]
+
+
+class _Sealer:
+    """The part being filled: the plaintext of its current segment, in a buffer the body is read
+    into, and the segments before it, sealed into the part buffer that goes to storage as it is.
+    Every byte is copied once, from the socket into the segment's buffer; hashing and sealing read
+    it there."""
+
+    def __init__(self, writer: _PartWriter, *, part_start: int, length: int):
+        self.writer = writer
+        self.cipher = writer.cipher
+        self.length = length  # the upload's: the segment that ends there is sealed as the last
+        self.part_start = part_start
+        self.segment = bytearray(self.cipher.segment_size)
+        self.segment_view = memoryview(self.segment)
+        self.fill = 0  # plaintext bytes in the segment's buffer
+        self.sealed = 0  # segments of the part sealed so far
+        self.part_fill = 0  # bytes of the part buffer written
+        self.part = writer.buffer()
+        self.part_view = memoryview(self.part)
+        self.position = part_start  # the plaintext offset the next byte of the clip goes to
+
+    def space(self) -> memoryview:
+        """Where the next bytes of the body go: the rest of the segment's buffer."""
+        return self.segment_view[self.fill :]
+
+    def received(self, n: int) -> bool:
+        """`n` bytes were read into `space()`. Seals the segment when it is full or ends the clip.
+        Returns True when that completed a part that is not the clip's last (`send` it)."""
+        self.fill += n
+        self.position += n
+        position = self.position
+        if self.fill < self.cipher.segment_size and position < self.length:
+            return False
+        index = self.part_start // self.cipher.segment_size + self.sealed
+        self.part_fill += self.cipher.seal_into(
+            index,
+            self.segment_view[: self.fill],
+            last=position == self.length,
+            out=self.part_view[self.part_fill :],
+        )
+        self.sealed += 1
+        self.fill = 0
+        return self.sealed == self.writer.part_segments and position < self.length
+
+    def send(self) -> int:
+        """Send the full part and start the next; returns where the next part starts."""
+        self.part_view.release()
+        self.writer.submit(
+            self.part_start, self.part, plain_end=self.part_start + self.writer.part_plain
+        )
+        self.part_start += self.writer.part_plain
+        self.part, self.sealed, self.part_fill = self.writer.buffer(), 0, 0
+        self.part_view = memoryview(self.part)
+        return self.part_start
+
+    def send_last(self) -> None:
+        """Send the clip's last part, cut to its length."""
+        self.part_view.release()
+        del self.part[self.part_fill :]
+        self.writer.submit(self.part_start, self.part, plain_end=self.length)
+
+    def load_tail(self, plaintext: bytes) -> None:
+        """Take back the tail of an unfinished part that an earlier PATCH kept (already hashed)."""
+        seg = self.cipher.segment_size
+        view = memoryview(plaintext)
+        whole, rest = divmod(len(plaintext), seg)
+        for i in range(whole):
+            self.part_fill += self.cipher.seal_into(
+                self.part_start // seg + i,
+                view[i * seg : (i + 1) * seg],
+                last=False,
+                out=self.part_view[self.part_fill :],
+            )
+        self.sealed = whole
+        self.segment_view[:rest] = view[whole * seg :]
+        self.fill = rest
+        self.position += len(plaintext)
+
+    def tail(self) -> bytearray:
+        """The plaintext of the unfinished part (its sealed segments opened again, then the
+        segment being filled), to be sealed for the database until the next PATCH."""
+        seg, sealed_size = self.cipher.segment_size, self.cipher.sealed_size
+        plain = bytearray(self.sealed * seg + self.fill)
+        view = memoryview(plain)
+        for i in range(self.sealed):
+            self.cipher.open_into(
+                self.part_start // seg + i,
+                self.part_view[i * sealed_size : (i + 1) * sealed_size],
+                last=False,
+                out=view[i * seg :],
+            )
+        view[self.sealed * seg :] = self.segment_view[: self.fill]
+        view.release()
+        return plain
+
+
+def _read_into(body, view: memoryview) -> int:
+    """Read up to len(view) bytes of the request body into `view`; 0 at its end."""
+    readinto = getattr(body, "readinto", None)
+    if readinto is not None:
+        return readinto(view) or 0
+    data = body.read(len(view))
+    view[: len(data)] = data
+    return len(data)
 
 
 def _checksum_verifier(header: str | None):
@@ -483,6 +623,16 @@ def _checksum_verifier(header: str | None):
     return hashlib.new(algo), expected
 
 
+def _clip_sha256(header: str | None) -> str:
+    """The whole-file SHA-256 a PATCH declares (header Bwv-Clip-Sha256); empty when it does not."""
+    if header is None:
+        return ""
+    sha = header.strip().lower()
+    if not SHA256_HEX.match(sha):
+        raise IngestError("Bwv-Clip-Sha256 must be the clip's SHA-256 as 64 hex digits")
+    return sha
+
+
 def upload_append(
     *,
     upload_id: uuid.UUID,
@@ -491,9 +641,14 @@ def upload_append(
     body: BinaryIO,
     content_length: int,
     checksum: str | None = None,
+    clip_sha256: str | None = None,
 ) -> IngestUpload:
-    """Append a PATCH body at `offset`. Completes the recording when the last byte arrives."""
+    """Append a PATCH body at `offset`. Completes the recording when the last byte arrives.
+
+    `clip_sha256` is the whole file's SHA-256 when this PATCH declares it (Bwv-Clip-Sha256): it
+    must, on the PATCH that completes an upload created without one."""
     body_hash, expected_digest = _checksum_verifier(checksum)
+    declared = _clip_sha256(clip_sha256)
     upload, token, release = _claim(upload_id=upload_id, dock=dock, offset=offset)
     try:
         return _append_claimed(
@@ -504,6 +659,7 @@ def upload_append(
             content_length=content_length,
             body_hash=body_hash,
             expected_digest=expected_digest,
+            declared=declared,
         )
     finally:
         release()
@@ -518,12 +674,23 @@ def _append_claimed(
     content_length: int,
     body_hash,
     expected_digest: bytes | None,
+    declared: str,
 ) -> IngestUpload:
     if offset + content_length > upload.length:
         _release(upload, token)
         raise IngestError(
             f"{content_length} bytes at offset {offset} exceed the declared length {upload.length}",
             413,
+        )
+    completes = offset + content_length == upload.length
+    if declared and upload.declared_sha256 and declared != upload.declared_sha256:
+        _release(upload, token)
+        raise IngestError("Bwv-Clip-Sha256 differs from the sha256 declared at creation")
+    if completes and not (declared or upload.declared_sha256):
+        _release(upload, token)
+        raise IngestError(
+            "the PATCH that completes an upload must declare the clip's SHA-256 in "
+            "Bwv-Clip-Sha256 when the creation did not"
         )
     recording = upload.recording
     key = unwrap_data_key(recording.wrapped_key, kek_id=recording.kek_id, object_id=recording.id)
@@ -538,43 +705,45 @@ def _append_claimed(
             upload.multipart_id = upload_id_s3
         writer = _PartWriter(upload, recording, cipher)
         hasher = ResumableSha256(bytes(upload.hash_state))
-        part_plain = writer.part_plain
-        part_start = offset - offset % part_plain
-        buf = bytearray()
-        if offset % part_plain:
-            buf += open_blob(
+        part_start = offset - offset % writer.part_plain
+        sealer = _Sealer(writer, part_start=part_start, length=upload.length)
+        if offset % writer.part_plain:
+            tail = open_blob(
                 key,
                 object_id=recording.id,
                 purpose=f"pending:{upload.id}:{part_start}",
                 sealed=bytes(upload.pending),
             )
-            if len(buf) != offset - part_start:
+            if len(tail) != offset - part_start:
                 raise IngestError("the stored upload tail is inconsistent; start again", 500)
-        position, remaining = offset, content_length
+            sealer.load_tail(tail)
+            del tail
+        remaining = content_length
         # The hash state at each part boundary, so progress can be committed as soon as the parts
         # below a boundary are stored, without waiting for the ones still in flight.
         boundary_states: dict[int, bytes] = {}
         committed = offset
         try:
             while remaining:
-                chunk = body.read(min(READ_SIZE, remaining, part_plain - len(buf)))
-                if not chunk:
+                space = sealer.space()
+                if len(space) > remaining:
+                    space = space[:remaining]
+                n = _read_into(body, space)
+                if not n:
                     raise IngestError(
                         f"the request body ended after {content_length - remaining} of "
                         f"{content_length} bytes"
                     )
-                buf += chunk
-                hasher.update(chunk)
+                arrived = space[:n]
+                hasher.update(arrived)
                 if body_hash is not None:
-                    body_hash.update(chunk)
-                remaining -= len(chunk)
-                position += len(chunk)
-                if len(buf) == part_plain and position < upload.length:
+                    body_hash.update(arrived)
+                arrived.release()
+                space.release()
+                remaining -= n
+                if sealer.received(n):
                     _claim_alive()  # a writer whose session is gone stores no more parts
-                    writer.submit(part_start, buf, final=False)  # hands the buffer over, no copy
-                    part_start += part_plain
-                    buf = bytearray()
-                    boundary_states[part_start] = hasher.state()
+                    boundary_states[sealer.send()] = hasher.state()
                 if body_hash is None and writer.poll() - committed >= CHECKPOINT_BYTES:
                     durable = writer.durable_until
                     _commit(
@@ -587,21 +756,23 @@ def _append_claimed(
             # resumes from here. With a checksum the PATCH is all or nothing.
             if body_hash is None and not isinstance(exc, StorageUnavailable):
                 writer.drain()
-                pending = _seal_pending(key, recording, upload, part_start, buf)
-                _commit(upload, token, writer, hasher.state(), position, pending, renew=False)
+                pending = _seal_pending(key, recording, upload, sealer)
+                _commit(
+                    upload, token, writer, hasher.state(), sealer.position, pending, renew=False
+                )
                 token = None
             raise IngestError(str(exc), 400) from exc
 
         if body_hash is not None and body_hash.digest() != expected_digest:
             raise IngestError("Upload-Checksum does not match the request body", 460)
 
-        if position == upload.length:
-            writer.submit(part_start, buf, final=True)
+        if sealer.position == upload.length:
+            sealer.send_last()
             writer.drain()
-            return _finish(upload, token, writer, hasher)
+            return _finish(upload, token, writer, hasher, declared or upload.declared_sha256)
         writer.drain()
-        pending = _seal_pending(key, recording, upload, part_start, buf)
-        _commit(upload, token, writer, hasher.state(), position, pending, renew=False)
+        pending = _seal_pending(key, recording, upload, sealer)
+        _commit(upload, token, writer, hasher.state(), sealer.position, pending, renew=False)
         token = None
         upload.refresh_from_db()
         return upload
@@ -615,11 +786,14 @@ def _append_claimed(
             _release(upload, token)
 
 
-def _seal_pending(key, recording, upload, part_start: int, buf: bytearray) -> bytes:
-    if not buf:
+def _seal_pending(key, recording, upload, sealer: _Sealer) -> bytes:
+    if sealer.position == sealer.part_start:
         return b""
     return seal_blob(
-        key, object_id=recording.id, purpose=f"pending:{upload.id}:{part_start}", data=bytes(buf)
+        key,
+        object_id=recording.id,
+        purpose=f"pending:{upload.id}:{sealer.part_start}",
+        data=sealer.tail(),
     )
 
 
@@ -659,16 +833,15 @@ def _release(upload: IngestUpload, token: uuid.UUID) -> None:
 # -- Finish --------------------------------------------------------------------------------------
 
 
-def _finish(upload: IngestUpload, token, writer: _PartWriter, hasher) -> IngestUpload:
+def _finish(
+    upload: IngestUpload, token, writer: _PartWriter, hasher, declared: str
+) -> IngestUpload:
     recording = upload.recording
     store = blob_store()
     actual = hasher.hexdigest()
-    if actual != upload.declared_sha256:
+    if actual != declared:
         store.multipart_abort(recording.storage_key, upload.multipart_id)
-        _reject(
-            upload,
-            f"whole-file SHA-256 {actual} does not match the declared {upload.declared_sha256}",
-        )
+        _reject(upload, f"whole-file SHA-256 {actual} does not match the declared {declared}")
         raise IngestError("the whole-file SHA-256 does not match the declared one", 460)
     store.multipart_complete(recording.storage_key, upload.multipart_id, writer.part_list())
     try:
@@ -702,6 +875,7 @@ def _finish(upload: IngestUpload, token, writer: _PartWriter, hasher) -> IngestU
         with transaction.atomic():
             Recording.objects.filter(pk=recording.pk, state=RecordingState.UPLOADING).update(
                 state=RecordingState.AVAILABLE,
+                sha256=actual,
                 officer=officer,
                 media_info=info,
                 duration_seconds=info.get("duration_seconds"),
@@ -714,6 +888,7 @@ def _finish(upload: IngestUpload, token, writer: _PartWriter, hasher) -> IngestU
             )
             IngestUpload.objects.filter(pk=upload.pk, lease_token=token).update(
                 state=IngestUpload.State.COMPLETE,
+                declared_sha256=declared,
                 offset=upload.length,
                 parts=writer.part_list(),
                 hash_state=b"",
@@ -743,12 +918,13 @@ def _finish(upload: IngestUpload, token, writer: _PartWriter, hasher) -> IngestU
         # client sending again what the server has). Keep that recording, drop this copy; the
         # upload completes as a duplicate of it, so the client ends in success.
         existing = Recording.objects.get(
-            camera=recording.camera, sha256=recording.sha256, state=RecordingState.AVAILABLE
+            camera=recording.camera, sha256=actual, state=RecordingState.AVAILABLE
         )
         store.delete_many([recording.storage_key, poster_key])
         with transaction.atomic():
             IngestUpload.objects.filter(pk=upload.pk).update(
                 state=IngestUpload.State.COMPLETE,
+                declared_sha256=declared,
                 recording=None,
                 recording_ref=existing.id,
                 offset=upload.length,

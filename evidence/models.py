@@ -180,6 +180,9 @@ class IngestUpload(models.Model):
     hash_state = models.BinaryField()
     multipart_id = models.CharField(max_length=255, blank=True)
     parts = models.JSONField(default=list, help_text="Stored parts: [[number, etag], ...]")
+    # Segments per storage part, chosen at creation from the length (evidence/ingest.py): a
+    # resumed upload keeps the parts it began with.
+    part_segments = models.PositiveSmallIntegerField()
     pending = models.BinaryField(default=b"")
     error = models.TextField(blank=True)
     # The token of the PATCH writing the upload now, which fences its commits. The claim itself is

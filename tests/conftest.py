@@ -61,7 +61,8 @@ def small_clip() -> bytes:
 
 @pytest.fixture(scope="session")
 def big_clip() -> bytes:
-    """About 20 MiB: three 8 MiB storage parts, so part boundaries and the tail are exercised."""
+    """About 20 MiB: several storage parts (5 MiB each), so part boundaries and the tail are
+    exercised."""
     from evidence.sample_media import make_clip
 
     data = make_clip(seconds=10, width=1280, height=720, crf=0)

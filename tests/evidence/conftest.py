@@ -39,8 +39,8 @@ class Tus:
             **self.headers(HTTP_UPLOAD_LENGTH=str(length), HTTP_UPLOAD_METADATA=encoded, **extra),
         )
 
-    def patch(self, url: str, offset: int, body: bytes, *, checksum: str | None = None):
-        extra = {"HTTP_UPLOAD_OFFSET": str(offset)}
+    def patch(self, url: str, offset: int, body: bytes, *, checksum: str | None = None, **extra):
+        extra["HTTP_UPLOAD_OFFSET"] = str(offset)
         if checksum:
             extra["HTTP_UPLOAD_CHECKSUM"] = checksum
         return self.client.generic(

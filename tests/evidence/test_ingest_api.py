@@ -105,7 +105,8 @@ def test_a_cut_off_patch_keeps_what_arrived_and_the_upload_resumes(cam, big_clip
             return chunk
 
     upload = upload_create(dock=dock, length=len(big_clip), metadata=f.clip_metadata(cam, big_clip))
-    cut = 11 * MiB + 12345  # past one part boundary, in the middle of the next part
+    part = upload.part_segments * MiB
+    cut = 2 * part + MiB + 12345  # past two part boundaries, in the middle of the next part
     with pytest.raises(IngestError):
         upload_append(
             upload_id=upload.id,
@@ -119,8 +120,8 @@ def test_a_cut_off_patch_keeps_what_arrived_and_the_upload_resumes(cam, big_clip
     assert upload.lease_token is None
     # The tail past the last full part is kept sealed: the clip's bytes are not in the row.
     pending = bytes(upload.pending)
-    assert len(pending) == cut - 8 * MiB + 28
-    assert big_clip[8 * MiB : 8 * MiB + 64] not in pending
+    assert len(pending) == cut - 2 * part + 28
+    assert big_clip[2 * part : 2 * part + 64] not in pending
 
     import io
 
@@ -275,6 +276,76 @@ def test_a_whole_file_hash_mismatch_rejects_and_keeps_nothing(tus, cam, small_cl
         ).count()
         == 1
     )
+
+
+def _meta_without_hash(cam, data: bytes) -> dict[str, str]:
+    meta = f.clip_metadata(cam, data)
+    del meta["sha256"]
+    return meta
+
+
+def test_a_clip_whose_hash_comes_with_the_last_byte_is_verified(tus, cam, big_clip):
+    """A dock that hashes the clip as it sends it declares the hash on the completing PATCH."""
+    sha = hashlib.sha256(big_clip).hexdigest()
+    url = _path(tus.create(len(big_clip), _meta_without_hash(cam, big_clip)))
+    cut = len(big_clip) - 12345
+    assert tus.patch(url, 0, big_clip[:cut]).status_code == 204
+    response = tus.patch(url, cut, big_clip[cut:], HTTP_BWV_CLIP_SHA256=sha.upper())
+    assert response.status_code == 204, response.content
+    status = tus.get(url).json()
+    assert status["state"] == "complete" and status["sha256"] == sha
+    recording = Recording.objects.get(pk=status["recording"])
+    assert recording.state == RecordingState.AVAILABLE and recording.sha256 == sha
+    assert b"".join(plaintext_range(recording, 0, recording.size_bytes)) == big_clip
+
+
+def test_the_last_byte_without_a_declared_hash_is_refused_and_loses_nothing(tus, cam, small_clip):
+    url = _path(tus.create(len(small_clip), _meta_without_hash(cam, small_clip)))
+    half = len(small_clip) // 2
+    assert tus.patch(url, 0, small_clip[:half]).status_code == 204
+    response = tus.patch(url, half, small_clip[half:])
+    assert response.status_code == 400
+    assert "Bwv-Clip-Sha256" in response.json()["detail"]
+    assert tus.head(url)["Upload-Offset"] == str(half), "what arrived before is kept"
+    response = tus.patch(
+        url, half, small_clip[half:], HTTP_BWV_CLIP_SHA256=hashlib.sha256(small_clip).hexdigest()
+    )
+    assert response.status_code == 204, response.content
+    assert tus.get(url).json()["state"] == "complete"
+
+
+@pytest.mark.parametrize("header", ["not-a-hash", "ab" * 31])
+def test_a_malformed_clip_hash_header_is_refused_before_anything_moves(
+    tus, cam, small_clip, header
+):
+    url = _path(tus.create(len(small_clip), _meta_without_hash(cam, small_clip)))
+    response = tus.patch(url, 0, small_clip, HTTP_BWV_CLIP_SHA256=header)
+    assert response.status_code == 400
+    assert "Bwv-Clip-Sha256" in response.json()["detail"]
+    assert tus.head(url)["Upload-Offset"] == "0"
+
+
+def test_a_clip_hash_sent_with_the_last_byte_that_does_not_match_rejects_everything(
+    tus, cam, small_clip
+):
+    url = _path(tus.create(len(small_clip), _meta_without_hash(cam, small_clip)))
+    upload = IngestUpload.objects.get()
+    wrong = hashlib.sha256(b"another clip").hexdigest()
+    response = tus.patch(url, 0, small_clip, HTTP_BWV_CLIP_SHA256=wrong)
+    assert response.status_code == 460
+    assert not Recording.objects.filter(pk=upload.recording_ref).exists()
+    assert _stored_keys(upload.recording_ref) == []
+    assert tus.get(url).json()["state"] == "failed"
+
+
+def test_a_clip_hash_that_contradicts_the_one_declared_at_creation_is_refused(tus, cam, small_clip):
+    url = _path(tus.create(len(small_clip), f.clip_metadata(cam, small_clip)))
+    wrong = hashlib.sha256(b"another clip").hexdigest()
+    response = tus.patch(url, 0, small_clip, HTTP_BWV_CLIP_SHA256=wrong)
+    assert response.status_code == 400
+    assert "differs" in response.json()["detail"]
+    assert tus.head(url)["Upload-Offset"] == "0"
+    assert not Recording.objects.filter(state=RecordingState.AVAILABLE).exists()
 
 
 def test_a_file_that_is_not_a_video_is_rejected_and_nothing_is_kept(tus, cam):
@@ -577,15 +648,15 @@ def test_progress_is_committed_while_parts_are_in_flight_and_survives_a_crash(ca
     class WorkerDies(io.BytesIO):
         """A body that, like a network, lets storage keep up, then the worker dies at 45 MiB.
 
-        Before the last read it waits until S3 really holds four parts, so the test depends on
-        no machine's speed."""
+        Before the last read it waits until S3 really holds the parts below the first checkpoint,
+        so the test depends on no machine's speed."""
 
-        def read(self, size=-1):
+        def readinto(self, view):
             if self.tell() >= 45 * MiB:
                 raise RuntimeError("worker killed")
             if self.tell() >= 44 * MiB:
-                _wait_for_parts(upload, 4)
-            return super().read(size)
+                _wait_for_parts(upload, -(-CHECKPOINT_BYTES // (upload.part_segments * MiB)))
+            return super().readinto(view)
 
     def _wait_for_parts(upload, count):
         store = blob_store()
@@ -613,7 +684,7 @@ def test_progress_is_committed_while_parts_are_in_flight_and_survives_a_crash(ca
         )
     upload.refresh_from_db()
     assert CHECKPOINT_BYTES <= upload.offset <= 45 * MiB
-    assert upload.offset % (8 * MiB) == 0 and bytes(upload.pending) == b""
+    assert upload.offset % (upload.part_segments * MiB) == 0 and bytes(upload.pending) == b""
     resumed = upload_append(
         upload_id=upload.id,
         dock=dock,

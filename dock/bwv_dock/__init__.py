@@ -3,9 +3,10 @@
     bwv-dock --server https://bwv.example --camera CAM-00123 /media/camera
     (the key comes from BWV_DOCK_KEY or --key-file; never on the command line of a shared machine)
 
-For each clip in the folder (oldest first) it hashes the file, uploads it with tus (tuspy), resuming
-after a kill or a dropped link from the offset the server confirmed, then asks the server whether
-it has verified the clip's SHA-256, and deletes the local clip only then. A clip the server rejects
+For each clip in the folder (oldest first) it uploads it with tus (tuspy), hashing the bytes as it
+sends them and declaring the SHA-256 with the last ones, resuming after a kill or a dropped link
+from the offset the server confirmed, then asks the server whether it has verified the clip's
+SHA-256, and deletes the local clip only then. A clip the server rejects
 is kept and reported. Log lines go to stderr; the exit code is 0 when every clip was verified,
 1 when any was not, 2 on a usage error. Several clients may run at once, one per camera folder.
 
@@ -34,6 +35,7 @@ import json
 import logging
 import os
 import random
+import re
 import sys
 import time
 import uuid
@@ -60,6 +62,10 @@ STATE_FILE = ".bwv-dock-state.json"
 # whole, so chunks are then kept smaller.
 CHUNK_SIZE = 1024 * 1024 * 1024
 CHECKSUM_CHUNK_SIZE = 64 * 1024 * 1024
+# The clip is hashed as it is sent, so the hash is known only after its last byte has been read;
+# the server needs it with the PATCH that completes the upload (headers go before the body). The
+# last PATCH is therefore kept this small: its bytes are read twice, the rest once.
+LAST_CHUNK_SIZE = 1024 * 1024
 
 
 class ClipError(Exception):
@@ -107,6 +113,27 @@ class JsonStateStorage(Storage):
         with self._locked() as data:
             data.pop(key, None)
 
+    def adopt_legacy(self, camera: str, clips: list[Path]) -> None:
+        """Rekey the uploads an older version stored under `camera:<clip SHA-256>`, so they resume.
+        Only then is a clip read whole before it is sent, and only once: entries that match no
+        clip in the folder are dropped (their uploads expire on the server)."""
+        with self._locked() as data:
+            legacy = {
+                m["sha"]: key
+                for key in data
+                if (m := LEGACY_KEY.match(key)) and m["camera"] == camera
+            }
+            if not legacy:
+                return
+            for path in clips:
+                old = legacy.pop(file_sha256(path), None)
+                if old is not None:
+                    data[ClipFingerprint(camera, path).key] = data.pop(old)
+                if not legacy:
+                    break
+            for old in legacy.values():
+                data.pop(old, None)
+
 
 def _upload_id(value: str | None) -> str | None:
     """The upload id in a stored entry: an id, or a whole URL ending in one (older versions)."""
@@ -120,20 +147,70 @@ def _upload_id(value: str | None) -> str | None:
 
 
 class ClipFingerprint(Fingerprint):
-    """A clip is known by its camera and whole-file SHA-256 (not the first 64 KiB, as by default)."""
+    """A clip is known by its camera, name, size and modification time (not by its first 64 KiB,
+    as by default, nor by its hash, which would cost reading it before sending it)."""
 
-    def __init__(self, camera: str, sha256: str):
-        self.key = f"{camera}:{sha256}"
+    def __init__(self, camera: str, path: Path):
+        stat = path.stat()
+        self.key = f"{camera}:{path.name}:{stat.st_size}:{stat.st_mtime_ns}"
 
     def get_fingerprint(self, fs):
         return self.key
 
 
-class _FileSlice:
-    """`length` bytes of an open file from its current position, read as requests sends them."""
+LEGACY_KEY = re.compile(r"^(?P<camera>.+):(?P<sha>[0-9a-f]{64})$")
 
-    def __init__(self, file, length: int):
-        self.file, self.remaining = file, length
+
+class ClipHash:
+    """The clip's SHA-256, computed from the bytes as they are read to be sent.
+
+    Each request starts at an offset the server confirmed: the hash is brought to exactly the bytes
+    below it, by reading the file only where it has not seen them (a resumed upload), or by going
+    back to where the previous request began when the server kept less than was sent."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.hash = hashlib.sha256()
+        self.position = 0
+        self.mark = (0, self.hash.copy())
+
+    def start(self, offset: int) -> None:
+        """A request sends the bytes from `offset`: hash exactly the bytes below it."""
+        if offset < self.position:
+            mark_at, mark = self.mark
+            if mark_at <= offset:
+                self.hash, self.position = mark.copy(), mark_at
+            else:
+                self.hash, self.position = hashlib.sha256(), 0
+        self.read_to(offset)
+        self.mark = (offset, self.hash.copy())
+
+    def read_to(self, end: int) -> None:
+        """Hash the file's bytes from where the hash stands up to `end`, reading them."""
+        with open(self.path, "rb") as f:
+            f.seek(self.position)
+            while self.position < end:
+                block = f.read(min(4 << 20, end - self.position))
+                if not block:
+                    raise ClipError("the clip became shorter while it was being uploaded")
+                self.feed(self.position, block)
+
+    def feed(self, offset: int, data: bytes) -> None:
+        """Bytes of the file at `offset`, read to be sent: hashed unless they were already."""
+        if offset <= self.position < offset + len(data):
+            self.hash.update(memoryview(data)[self.position - offset :])
+            self.position = offset + len(data)
+
+    def hexdigest(self) -> str:
+        return self.hash.hexdigest()
+
+
+class _FileSlice:
+    """`length` bytes of an open file from its current position, read as requests sends them, and
+    hashed as they are read."""
+
+    def __init__(self, file, length: int, clip_hash: ClipHash):
+        self.file, self.remaining, self.clip_hash = file, length, clip_hash
 
     def __len__(self) -> int:
         return self.remaining
@@ -141,7 +218,9 @@ class _FileSlice:
     def read(self, size: int = -1) -> bytes:
         # Hand out up to 1 MiB whatever the caller's block size: fewer, larger socket writes.
         size = self.remaining if size is None or size < 0 else max(size, 1 << 20)
+        offset = self.file.tell()
         data = self.file.read(min(size, self.remaining))
+        self.clip_hash.feed(offset, data)
         self.remaining -= len(data)
         return data
 
@@ -150,12 +229,16 @@ class StreamingTusRequest(TusRequest):
     """tuspy's PATCH, streamed from disk instead of read whole into memory.
 
     The chunk is read once to compute its Upload-Checksum, then sent from the file: the client's
-    memory stays small whatever the chunk size, so chunks can be large (fewer round trips).
+    memory stays small whatever the chunk size, so chunks can be large (fewer round trips). The
+    clip's hash is fed from the first read of each byte.
     """
+
+    clip_hash: ClipHash
 
     def perform(self):
         try:
             start = self.file.tell()
+            self.clip_hash.start(start)
             if self._upload_checksum:
                 digest = self._checksum_algorithm()
                 remaining = self._content_length
@@ -164,6 +247,7 @@ class StreamingTusRequest(TusRequest):
                     if not block:
                         break
                     digest.update(block)
+                    self.clip_hash.feed(start + self._content_length - remaining, block)
                     remaining -= len(block)
                 self._request_headers["upload-checksum"] = (
                     f"{self._checksum_algorithm_name} "
@@ -172,7 +256,7 @@ class StreamingTusRequest(TusRequest):
                 self.file.seek(start)
             resp = requests.patch(
                 self._url,
-                data=_FileSlice(self.file, self._content_length),
+                data=_FileSlice(self.file, self._content_length, self.clip_hash),
                 headers=self._request_headers,
                 verify=self.verify_tls_cert,
                 stream=True,
@@ -190,14 +274,18 @@ class StreamingTusRequest(TusRequest):
 
 class Sha256Uploader(Uploader):
     CHECKSUM_ALGORITHM_PAIR = ("sha256", hashlib.sha256)
-
-    def get_url_creation_headers(self):
-        # A clip the server already has needs no transfer: ask for the shortcut (a stock tus
-        # client would send it all again, and be told at the end that it was a duplicate).
-        return {**super().get_url_creation_headers(), "Bwv-Skip-If-Stored": "1"}
+    clip_hash: ClipHash
 
     def _do_request(self):
         self.request = StreamingTusRequest(self)
+        self.request.clip_hash = self.clip_hash
+        size = self.get_file_size()
+        if self.offset + self.request._content_length == size:
+            # The PATCH that completes the upload declares the clip's hash: the bytes below it
+            # were hashed as they were sent, its own (at most LAST_CHUNK_SIZE) are read here.
+            self.clip_hash.start(self.offset)
+            self.clip_hash.read_to(size)
+            self.request._request_headers["Bwv-Clip-Sha256"] = self.clip_hash.hexdigest()
         try:
             self.request.perform()
             if not 200 <= self.request.status_code < 300:
@@ -207,6 +295,7 @@ class Sha256Uploader(Uploader):
 
 
 def file_sha256(path: Path) -> str:
+    """The clip's SHA-256, read whole: only for state left by a version that keyed uploads by it."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(4 << 20):
@@ -320,9 +409,10 @@ class Dock:
     def upload_clip(self, path: Path) -> str:
         """Upload one clip; returns the recording id once the server has verified it."""
         size = path.stat().st_size
-        sha = file_sha256(path)
-        metadata = {"camera": self.camera, "sha256": sha, "filename": path.name, **clip_times(path)}
-        fingerprint = ClipFingerprint(self.camera, sha)
+        # No sha256 here: the hash is computed as the clip is sent and declared with its last byte.
+        metadata = {"camera": self.camera, "filename": path.name, **clip_times(path)}
+        fingerprint = ClipFingerprint(self.camera, path)
+        clip_hash = ClipHash(path)
         backoff = Backoff(
             budget=self.retry_budget,
             first=self.retry_delay,
@@ -331,7 +421,7 @@ class Dock:
         )
         while True:
             try:
-                return self._upload_attempt(path, size, sha, metadata, fingerprint, backoff)
+                return self._upload_attempt(path, size, clip_hash, metadata, fingerprint, backoff)
             except (
                 TusCommunicationError,
                 TusUploadFailed,
@@ -350,7 +440,9 @@ class Dock:
                 log.warning("%s: %s; retrying in %.1fs", path.name, detail, delay)
                 time.sleep(delay)
 
-    def _upload_attempt(self, path, size, sha, metadata, fingerprint, backoff: Backoff) -> str:
+    def _upload_attempt(
+        self, path, size, clip_hash: ClipHash, metadata, fingerprint, backoff: Backoff
+    ) -> str:
         key = fingerprint.key
         # The stored upload is checked before tuspy sees it: tuspy asks for its offset at once
         # and cannot tell an upload that is gone (start again) from a refusal.
@@ -374,6 +466,7 @@ class Dock:
             fingerprinter=fingerprint,
             upload_checksum=self.chunk_checksums,
         )
+        uploader.clip_hash = clip_hash
         if not uploader.url:
             uploader.set_url(uploader.create_url())
         uploader.offset = uploader.get_offset()
@@ -383,11 +476,20 @@ class Dock:
         try:
             while uploader.offset < size:
                 before = uploader.offset
+                left = size - before
+                # Stop short of the end so that the last PATCH is small (see LAST_CHUNK_SIZE).
+                uploader.chunk_size = (
+                    left
+                    if left <= LAST_CHUNK_SIZE
+                    else min(self.chunk_size, left - LAST_CHUNK_SIZE)
+                )
                 uploader.upload_chunk()
                 backoff.progress()
                 bar.update(uploader.offset - before)
         finally:
             bar.close()
+        clip_hash.start(size)  # all of it, also when an earlier run had sent the last byte
+        sha = clip_hash.hexdigest()
         status = self._status(uploader.url)
         if status is None or status["state"] != "complete" or status["sha256"] != sha:
             detail = status.get("error") if status else "upload not found"
@@ -398,6 +500,7 @@ class Dock:
 
     def run(self) -> int:
         clips = self.clips()
+        self.storage.adopt_legacy(self.camera, clips)
         log.info("camera %s: %d clip(s) to upload from %s", self.camera, len(clips), self.folder)
         failures = 0
         for path in clips:

@@ -259,3 +259,47 @@ def test_a_state_file_of_an_older_version_with_whole_urls_still_resumes(
     assert not clip.exists()
     _assert_verified(big_clip)
     assert json.loads((folder / STATE_FILE).read_text()) == {}
+
+
+def _bytes_read(command: list[str], env: dict) -> int:
+    """Run the dock client and return how many bytes it read (its /proc rchar at the end)."""
+    probe = (
+        "import sys, bwv_dock\n"
+        "code = bwv_dock.main(sys.argv[1:])\n"
+        "rchar = next(l for l in open('/proc/self/io') if l.startswith('rchar:'))\n"
+        "print(rchar.split()[1], file=sys.stdout)\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *command[3:]],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout.split()[-1])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_dock_reads_a_clip_once_hashing_it_as_it_sends_it(live_server, tmp_path, big_clip):
+    """The clip is not read whole to hash it before it is sent: each byte is read about once
+    (the last PATCH's megabyte twice), and the server still verifies the clip's SHA-256."""
+    cam, _officer = f.issued_camera()
+    _dock, key = f.dock()
+    env = {**os.environ, "BWV_DOCK_KEY": key}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    # What the client reads whatever it sends (its own modules, the server's answers).
+    overhead = _bytes_read(_command(live_server.url, cam.serial, empty), env)
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    clip = _write_clip(folder, "CLIP0001.MP4", big_clip)
+    read = _bytes_read(_command(live_server.url, cam.serial, folder), env) - overhead
+    assert not clip.exists()
+    assert len(big_clip) <= read < len(big_clip) + 4 * MiB, read / len(big_clip)
+    recording = Recording.objects.get()
+    assert recording.state == RecordingState.AVAILABLE
+    assert recording.sha256 == hashlib.sha256(big_clip).hexdigest()
+    assert IngestUpload.objects.get().declared_sha256 == recording.sha256

@@ -1,7 +1,9 @@
 """Audit chain: append throughput under concurrent writers, with the Merkle tree and without it,
-and verification against raw hashing.
+and verification against raw hashing and against the rate PostgreSQL hands out the rows.
 
-    .venv/bin/python bench/audit.py [--appends 100000] [--writers 4] [--chain 1000000]
+    .venv/bin/python bench/audit.py [--appends 100000] [--writers 4] [--chain 1000000[,5000000]]
+
+PostgreSQL runs durable (fsync, synchronous_commit and full_page_writes on), as in production.
 
 In one run, on the same PostgreSQL:
   (a) `--writers` processes append `--appends` events between them, each event its own
@@ -13,10 +15,17 @@ In one run, on the same PostgreSQL:
       the tree's nodes with them), a tree head is signed, and `audit_verify` walks it all: every
       hash recomputed, every link, every tree node and the signed head checked;
   (c) plain SHA-256 over the same serialised bytes (prev_hash + body of every event, already in
-      memory), one call per event, as the baseline of (b).
-Verification and baseline are run twice, interleaved, and the best of each kept.
-Last line: JSON with "append_per_s" (goal >= 2,000) and "append_before_merkle_per_s", their
-"append_ratio" = (a) / (a'), events/s of (b) and (c), and "ratio" = (b) / (c).
+      memory), one call per event, as the baseline of (b) (over the first million events at most:
+      a per-event rate, which needs them all in memory);
+  (d) the floor of (b): the same columns the verifier reads (prev_hash, body of every event in seq
+      order, and every tree node) streamed out with COPY to nowhere, split over the same number of
+      processes as the verifier: no verifier can be faster than PostgreSQL hands it its rows.
+Verification, floor and baseline are run twice, interleaved, and the best of each kept. With several
+`--chain` sizes (ascending), (b) and (d) are measured at each: verification time should grow
+linearly with the chain ("linearity" = time ratio ÷ size ratio, 1.0 when linear).
+Last line: JSON with "append_per_s" (goal >= 5,000 durable) and "append_before_merkle_per_s", their
+"append_ratio" = (a) / (a'), events/s of (b), (c) and (d), "ratio" = (b) / (c) and "floor_ratio" =
+(b) / (d) (goal >= 0.8), for the largest chain, and "sizes" with each size's figures.
 """
 
 from __future__ import annotations
@@ -227,6 +236,49 @@ def raw_hashing(data: list[bytes]) -> float:
     return len(data) / (time.perf_counter() - t0)
 
 
+def _copy_range(args) -> int:
+    """COPY one range of events and its tree nodes to nowhere; returns the bytes streamed."""
+    lo, hi = args
+    from django.db import connection
+
+    from custody.models import AuditEvent, AuditTreeNode
+
+    events, nodes = AuditEvent._meta.db_table, AuditTreeNode._meta.db_table
+    streamed = 0
+    try:
+        raw = connection.cursor().connection
+        statements = [
+            f"COPY (SELECT prev_hash, body FROM {events} "  # noqa: S608
+            f"WHERE seq > {lo:d} AND seq <= {hi:d} ORDER BY seq) TO STDOUT",
+            f'COPY (SELECT level, "index", hash FROM {nodes} '  # noqa: S608
+            f'WHERE "index" >= ({lo:d}::bigint >> level) AND "index" < ({hi:d}::bigint >> level) '
+            'ORDER BY level, "index") TO STDOUT',
+        ]
+        for sql in statements:
+            with raw.cursor().copy(sql) as copy:
+                for block in copy:
+                    streamed += len(block)
+    finally:
+        connection.close()
+    return streamed
+
+
+def copy_floor(expected: int) -> float:
+    """Events/s at which PostgreSQL streams what the verifier reads, as many processes as it."""
+    from django.db import connections
+
+    from custody.audit import _workers
+
+    workers = _workers()
+    size = -(-expected // workers)
+    jobs = [(lo, min(lo + size, expected)) for lo in range(0, expected, size)]
+    connections.close_all()
+    t0 = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
+        pool.map(_copy_range, jobs)
+    return expected / (time.perf_counter() - t0)
+
+
 def verification(expected: int) -> float:
     from custody.audit import audit_verify
 
@@ -242,12 +294,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--appends", type=int, default=100_000)
     parser.add_argument("--writers", type=int, default=4)
-    parser.add_argument("--chain", type=int, default=1_000_000)
+    parser.add_argument(
+        "--chain",
+        default="1000000",
+        help="events in the chain to verify; several, comma-separated and ascending, to show growth",
+    )
     args = parser.parse_args()
+    sizes = [int(n) for n in args.chain.split(",")]
+    if sizes != sorted(set(sizes)):
+        parser.error("--chain sizes must be ascending")
 
     from devtools.localservices import local_services
 
-    with local_services(redis=False):
+    with local_services(redis=False, durable=True):
         os.environ["DJANGO_SETTINGS_MODULE"] = "bwv.settings"
         import django
 
@@ -257,7 +316,7 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         from django.db import connection
 
-        from custody.audit import audit_head, checkpoint_write
+        from custody.audit import _workers, audit_head, checkpoint_write
 
         with connection.cursor() as cursor:
             cursor.execute("SHOW fsync")
@@ -266,8 +325,8 @@ def main() -> None:
             sync_commit = cursor.fetchone()[0]
 
         chain_only_tables()
-        merkle_rates, chain_only_rates = [], []
-        for _ in range(4):  # alternate, so that neither gets the quieter machine
+        merkle_rates, chain_only_rates = [0.0], [0.0]
+        for _ in range(4 if args.appends else 0):  # alternate: neither gets the quieter machine
             chain_only_rates.append(appends(args.appends // 4, args.writers, chain_only=True))
             merkle_rates.append(appends(args.appends // 4, args.writers))
             print(
@@ -280,28 +339,67 @@ def main() -> None:
             cursor.execute("DROP TABLE bench_chain_event, bench_chain_head")
         head = audit_head()[0]
         print(f"head at {head}", file=sys.stderr)
-        extend_chain(args.chain)
-        checkpoint_write()
-        data = serialised_events()
-        assert len(data) == args.chain, len(data)
-
-        raws, ours = [], []
-        for _ in range(2):
-            raws.append(raw_hashing(data))
-            ours.append(verification(args.chain))
-            print(f"raw {raws[-1]:.0f}/s, verify {ours[-1]:.0f}/s", file=sys.stderr)
-        raw_rate, verify_rate = max(raws), max(ours)
+        measured = []
+        raw_rate = 0.0
+        for n, chain in enumerate(sizes):
+            t0 = time.perf_counter()
+            extend_chain(chain)
+            checkpoint_write()
+            print(f"chain of {chain} built in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+            if n == 0:
+                data = serialised_events()[:1_000_000]
+            verifies, floors = [], []
+            for _ in range(2):
+                if n == 0:
+                    raw_rate = max(raw_rate, raw_hashing(data))
+                verifies.append(verification(chain))
+                floors.append(copy_floor(chain))
+                print(
+                    f"{chain}: raw {raw_rate:.0f}/s, verify {verifies[-1]:.0f}/s, "
+                    f"COPY {floors[-1]:.0f}/s",
+                    file=sys.stderr,
+                )
+            if n == 0:
+                del data
+            verify_rate, floor_rate = max(verifies), max(floors)
+            measured.append(
+                {
+                    "events": chain,
+                    "verify_s": round(chain / verify_rate, 2),
+                    "verify_per_s": round(verify_rate),
+                    "copy_floor_per_s": round(floor_rate),
+                    "floor_ratio": round(verify_rate / floor_rate, 3),
+                }
+            )
+        largest = measured[-1]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_total_relation_size('evidence_auditevent') "
+                "+ pg_total_relation_size('evidence_audittreenode')"
+            )
+            stored_bytes = cursor.fetchone()[0]
+        verify_rate = largest["verify_per_s"]
         result = {
             "bench": "audit",
             "writers": args.writers,
             "appends": args.appends,
             "append_per_s": round(append_rate),
             "append_before_merkle_per_s": round(chain_only_rate),
-            "append_ratio": round(append_rate / chain_only_rate, 3),
-            "chain_events": args.chain,
-            "verify_per_s": round(verify_rate),
+            "append_ratio": round(append_rate / chain_only_rate, 3) if chain_only_rate else None,
+            "chain_events": largest["events"],
+            "verify_per_s": verify_rate,
             "raw_sha256_per_s": round(raw_rate),
             "ratio": round(verify_rate / raw_rate, 3),
+            "copy_floor_per_s": largest["copy_floor_per_s"],
+            "floor_ratio": largest["floor_ratio"],
+            "sizes": measured,
+            # Events, tree nodes and their indexes, per event: what the log costs PostgreSQL.
+            "bytes_per_event": round(stored_bytes / sizes[-1]),
+            "linearity": round(
+                (measured[-1]["verify_s"] / measured[0]["verify_s"]) / (sizes[-1] / sizes[0]), 3
+            ),
+            "verify_workers": _workers(),
+            "cores": os.cpu_count(),
             "postgres_fsync": fsync,
             "postgres_synchronous_commit": sync_commit,
         }

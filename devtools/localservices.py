@@ -132,9 +132,18 @@ def _check_node_version() -> None:
 
 class LocalServices:
     def __init__(
-        self, *, postgres: bool = True, redis: bool = True, s3: bool = True, oidc: bool = False
+        self,
+        *,
+        postgres: bool = True,
+        redis: bool = True,
+        s3: bool = True,
+        oidc: bool = False,
+        durable: bool = False,
     ):
         self.want = {"postgres": postgres, "redis": redis, "s3": s3, "oidc": oidc}
+        # Durable: PostgreSQL with fsync, synchronous_commit and full_page_writes on, as in
+        # production (a benchmark of commits); else off, for a cluster thrown away after a run.
+        self.durable = durable
         self.procs: list[tuple[str, subprocess.Popen]] = []
         self.tmp = Path(tempfile.mkdtemp(prefix="bwv-services-"))
         self.env: dict[str, str] = {}
@@ -170,7 +179,7 @@ class LocalServices:
             cwd=self.tmp,
             **run_as,
         )
-        # Durability settings off: this cluster lives for one test run and is thrown away.
+        durability = "on" if self.durable else "off"
         proc = subprocess.Popen(
             [
                 bindir / "postgres",
@@ -183,11 +192,11 @@ class LocalServices:
                 "-c",
                 "listen_addresses=127.0.0.1",
                 "-c",
-                "fsync=off",
+                f"fsync={durability}",
                 "-c",
-                "synchronous_commit=off",
+                f"synchronous_commit={durability}",
                 "-c",
-                "full_page_writes=off",
+                f"full_page_writes={durability}",
                 "-c",
                 "max_connections=200",
                 "-c",

@@ -1,6 +1,6 @@
 """Retention sweep throughput and memory, against raw S3 DeleteObjects.
 
-    .venv/bin/python bench/sweep.py [--n 100000]
+    .venv/bin/python bench/sweep.py [--n 100000] [--processes 1,2,4] [--n-parallel 20000]
 
 In one run, on the same PostgreSQL and S3 server:
   (a) raw S3 DeleteObjects of N small objects in 1,000-key batches;
@@ -8,15 +8,21 @@ In one run, on the same PostgreSQL and S3 server:
       them under row locks, deletes the objects in 1,000-key batches, destroys the data keys, marks
       the rows deleted and writes a certificate and an audit event for each.
 Then the sweep's peak Python memory (tracemalloc) with 10,000 and with 100,000 expired rows.
-Last line: JSON with objects/s of both, "ratio" = (b)/(a) (goal ≥ 0.7) and "mem_growth" = peak at
-100,000 ÷ peak at 10,000 (goal < 1.2).
+Then (c) `--n-parallel` expired recordings swept by 1, 2 and 4 processes at once against the same
+S3 and PostgreSQL: every recording must be deleted exactly once (one certificate and one
+`recording.erased` event each, every object gone), and the rate per CPU second of the sweep
+processes is compared with one process's ("per_cpu_s_vs_one", goal within 10 %).
+Last line: JSON with objects/s of both, "ratio" = (b)/(a) (goal ≥ 0.9), "mem_growth" = peak at
+100,000 ÷ peak at 10,000 (goal < 1.2) and "processes" with (c)'s figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import resource
 import sys
 import time
 import tracemalloc
@@ -80,12 +86,79 @@ def make_recordings(n: int, *, prefix: str, camera, dock) -> list[str]:
     return keys
 
 
+def _sweeper(start, done, batch_size: int) -> None:
+    """One sweep process: waits for the start, sweeps, reports what it deleted and its CPU time."""
+    from django.db import connection
+
+    from retention.sweep import sweep_expired_recordings
+
+    connection.ensure_connection()
+    start.wait()
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    run = sweep_expired_recordings(
+        batch_size=batch_size, triggered_by="bench", override_reason="benchmark: parallel"
+    )
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    done.put((run.deleted, run.failed, cpu))
+    connection.close()
+
+
+def parallel_sweep(processes: int, n: int, *, batch_size: int, camera, dock, store) -> dict:
+    """Sweep n expired recordings with `processes` processes at once; check each went once."""
+    from django.db import connections
+
+    from custody.models import AuditEvent
+    from evidence.models import Recording, RecordingState
+    from retention.models import DeletionCertificate
+
+    keys = make_recordings(n, prefix=f"bench/par{processes}", camera=camera, dock=dock)
+    put_objects(store, keys)
+    ids = list(
+        Recording.objects.filter(storage_key__startswith=f"bench/par{processes}/").values_list(
+            "pk", flat=True
+        )
+    )
+    connections.close_all()
+    ctx = multiprocessing.get_context("fork")
+    start, done = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_sweeper, args=(start, done, batch_size)) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    time.sleep(1)  # every process connected and waiting
+    t0 = time.perf_counter()
+    start.set()
+    results = [done.get() for _ in procs]
+    elapsed = time.perf_counter() - t0
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0, p.exitcode
+    deleted = sum(r[0] for r in results)
+    cpu = sum(r[2] for r in results)
+    assert deleted == n and not any(r[1] for r in results), results
+    assert Recording.objects.filter(pk__in=ids, state=RecordingState.DELETED).count() == n
+    assert DeletionCertificate.objects.filter(recording_id__in=ids).count() == n
+    erased = AuditEvent.objects.filter(
+        action="recording.erased", object_id__in=[str(i) for i in ids]
+    )
+    assert erased.count() == n and erased.values("object_id").distinct().count() == n
+    assert store.size(keys[0]) is None and store.size(keys[-1]) is None
+    return {
+        "processes": processes,
+        "recordings_per_s": round(n / elapsed),
+        "per_cpu_s": round(n / cpu),
+        "per_process": [r[0] for r in results],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--mem-small", type=int, default=10_000)
     parser.add_argument("--mem-large", type=int, default=100_000)
+    parser.add_argument("--processes", default="1,2,4", help="sweep processes at once, in turn")
+    parser.add_argument("--n-parallel", type=int, default=20_000)
     args = parser.parse_args()
 
     from devtools.localservices import local_services
@@ -146,6 +219,21 @@ def main() -> None:
             tracemalloc.stop()
             assert run.deleted == n
 
+        parallel = [
+            parallel_sweep(
+                int(p),
+                args.n_parallel,
+                batch_size=args.batch_size,
+                camera=camera,
+                dock=dock,
+                store=store,
+            )
+            for p in args.processes.split(",")
+        ]
+        for row in parallel:
+            row["per_cpu_s_vs_one"] = round(row["per_cpu_s"] / parallel[0]["per_cpu_s"], 3)
+            print(f"sweep, {row}", file=sys.stderr)
+
         raw_rate, ours_rate = args.n / raw_s, args.n / ours_s
         result = {
             "bench": "sweep",
@@ -156,6 +244,8 @@ def main() -> None:
             f"peak_mem_mib_{args.mem_small}": round(peaks[args.mem_small] / 2**20, 2),
             f"peak_mem_mib_{args.mem_large}": round(peaks[args.mem_large] / 2**20, 2),
             "mem_growth": round(peaks[args.mem_large] / peaks[args.mem_small], 3),
+            "processes": parallel,
+            "cores": os.cpu_count(),
         }
         print(f"raw DeleteObjects {raw_rate:.0f}/s; sweep {ours_rate:.0f}/s", file=sys.stderr)
         print(json.dumps(result))

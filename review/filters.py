@@ -18,6 +18,7 @@ from django.utils import timezone
 from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import OpenApiParameter
 
+from devices.models import Camera
 from evidence.models import Recording
 from review.models import EvidenceFlag
 
@@ -80,9 +81,7 @@ class RecordingFilter(django_filters.FilterSet):
     officer = django_filters.CharFilter(
         method="filter_officer", max_length=100, label="Officer (name or collar number)"
     )
-    camera = django_filters.CharFilter(
-        field_name="camera__serial", lookup_expr="iexact", max_length=64, label="Camera serial"
-    )
+    camera = django_filters.CharFilter(method="filter_camera", max_length=64, label="Camera serial")
     started_from = InstantFilter(field_name="started_at", lookup_expr="gte", label="Recorded from")
     started_to = InstantFilter(field_name="started_at", lookup_expr="lt", label="Recorded before")
     flagged = YesNoFilter(method="filter_flagged", label="Flagged")
@@ -112,6 +111,13 @@ class RecordingFilter(django_filters.FilterSet):
             | Q(officer__last_name__istartswith=term)
             | Q(officer__first_name__istartswith=term)
         )
+
+    def filter_camera(self, queryset, name, value):
+        # The camera is looked up first, so that the page is read from the camera's own index
+        # (rec_camera_started) in order; joined by serial, PostgreSQL reads every recording of
+        # the camera and sorts them.
+        cameras = Camera.objects.filter(serial__iexact=value.strip()).values_list("pk", flat=True)
+        return queryset.filter(camera_id__in=list(cameras))
 
     def filter_flagged(self, queryset, name, value):
         if value is None:

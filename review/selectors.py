@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
 
@@ -22,8 +22,8 @@ from custody.models import AuditEvent, Export
 from devices.selectors import user_borough
 from evidence.models import Recording, RecordingState
 from evidence.selectors import recording_list_for, staff_borough_ids
-from review.filters import RecordingFilter, active_flags
-from review.models import Case
+from review.filters import RecordingFilter
+from review.models import Case, EvidenceFlag
 
 
 @dataclass(frozen=True)
@@ -84,13 +84,19 @@ def recording_page(
         else:
             qs = qs.filter(Q(started_at__lte=started), Q(started_at__lt=started) | Q(id__lt=pk))
     order = ["started_at", "id"] if oldest_first else ["-started_at", "-id"]
-    rows = list(
-        qs.annotate(flagged=Exists(active_flags()))
-        .select_related("camera", "officer", "borough")
-        .order_by(*order)[: limit + 1]
-    )
+    rows = list(qs.select_related("camera", "officer", "borough").order_by(*order)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
+    # Which of this page's rows are flagged, asked for them alone: as an annotation of the page's
+    # query, PostgreSQL hashes every standing flag of the force before it returns a row, which at
+    # ten million recordings costs more than the page itself.
+    flagged = set(
+        EvidenceFlag.objects.filter(
+            recording_id__in=[r.pk for r in rows], lifted_at__isnull=True
+        ).values_list("recording_id", flat=True)
+    )
+    for row in rows:
+        row.flagged = row.pk in flagged
     return Page(rows, _encode_cursor(rows[-1]) if more and rows else None)
 
 

@@ -108,6 +108,30 @@ def test_filters_by_officer_flag_crime_reference_and_deletion(client, estate):
     assert len(_ids(client.get(URL, {"deleting_within_days": "31"}))) == 7
 
 
+def test_each_row_says_whether_a_standing_flag_keeps_it(client, estate):
+    """A row is marked flagged by a flag that stands, not by a lifted one, nor by another row's;
+    and a camera is found whatever the case of its serial."""
+    user = _as(client, Role.CUSTODY_SERGEANT)
+    standing, lifted = estate["harrow"][1], estate["harrow"][4]
+    for recording, lifted_at in ((standing, None), (lifted, timezone.now())):
+        EvidenceFlag.objects.create(
+            recording=recording,
+            kind="evidence",
+            crime_reference="5201234/26",
+            reason="x",
+            flagged_by=user,
+            flagged_at=timezone.now() - timedelta(minutes=5),
+            lifted_at=lifted_at,
+            lifted_by=user if lifted_at else None,
+        )
+    serial = standing.camera.serial.lower()
+    response = client.get(URL, {"camera": serial})
+    rows = {str(r.pk): r.flagged for r in response.context["page"].recordings}
+    assert len(rows) == 7
+    assert [pk for pk, flagged in rows.items() if flagged] == [str(standing.pk)]
+    assert response.content.decode().count("<td>Yes</td>") == 1
+
+
 def test_keyset_pages_walk_everything_once_in_order(client, estate, monkeypatch):
     _as(client, Role.SYSTEM_ADMIN)
     from review import views

@@ -129,7 +129,6 @@ def test_each_row_says_whether_a_standing_flag_keeps_it(client, estate):
     rows = {str(r.pk): r.flagged for r in response.context["page"].recordings}
     assert len(rows) == 7
     assert [pk for pk, flagged in rows.items() if flagged] == [str(standing.pk)]
-    assert response.content.decode().count("<td>Yes</td>") == 1
 
 
 def test_keyset_pages_walk_everything_once_in_order(client, estate, monkeypatch):

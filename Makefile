@@ -45,9 +45,17 @@ test: install lint
 		'$(PY) manage.py collectstatic --noinput -v0 && exec $(PY) -m pytest $(PYTEST_ARGS)'
 
 
-## bench: every benchmark (each starts the services it needs)
+## bench: every benchmark (each starts the services it needs); keeps each one's JSON line in
+## bench/results/ with the machine it ran on, then writes docs/capacity.md from them
 bench: install
-	for b in bench/*.py; do $(PY) $$b || exit 1; done
+	mkdir -p bench/results
+	echo "$$(nproc) cores, $$(awk -F': ' '/model name/ {print $$2; exit}' /proc/cpuinfo), $$(awk '/MemTotal/ {printf "%.0f GiB", $$2/1048576}' /proc/meminfo), $$(date -u +%Y-%m-%d)" > bench/results/machine.txt
+	for b in bench/*.py; do \
+		$(PY) $$b > bench/results/.out || exit 1; \
+		tail -n 1 bench/results/.out > bench/results/$$(basename $$b .py).json; \
+	done
+	rm -f bench/results/.out
+	$(PY) tools/capacity_model.py
 
 ## vendor: fetch the pinned front-end packages from the npm registry (needs node and npm), build the
 ## stylesheet with Sass and copy the files the site serves into static/vendor/ (axe-core, for the

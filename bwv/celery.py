@@ -49,6 +49,14 @@ app.conf.beat_schedule = {
         "task": "requests_portal.tasks.request_holds_release_due_task",
         "schedule": crontab(hour=1, minute=15),
     },
+    # Outbound webhooks: every 30 seconds the audit events of flags, cases, exports and deletions
+    # become deliveries to the force's systems (then sent at once, in order per case), and a
+    # delivery whose retry was lost with a worker is given a new task. Seconds, not a crontab:
+    # the record system hears within half a minute.
+    "webhooks-outbox": {
+        "task": "integrations.tasks.webhook_outbox_task",
+        "schedule": 30.0,
+    },
     # The disclosure team's reminder of open requests by due date, each working morning at 07:30.
     "disclosure-reminder": {
         "task": "requests_portal.tasks.disclosure_reminder_task",

@@ -129,6 +129,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "csp",
+    "oauth2_provider",
     # Ours, from the bottom of the stack up (each imports only those above it in this list).
     "common",
     "custody",
@@ -139,6 +140,7 @@ INSTALLED_APPS = [
     "estate",
     "accounts",
     "requests_portal",
+    "integrations",
     "bwv",
 ]
 
@@ -301,6 +303,23 @@ BWV_SWEEP_BATCH_SIZE = env_int("BWV_SWEEP_BATCH_SIZE", 500)
 BWV_SWEEP_STORAGE_ATTEMPTS = env_int("BWV_SWEEP_STORAGE_ATTEMPTS", 3)
 BWV_SWEEP_STORAGE_RETRY_SECONDS = float(os.environ.get("BWV_SWEEP_STORAGE_RETRY_SECONDS", "5"))
 
+# -- Dispatch incidents, crime reports and outcomes (integrations) ----------------------------------
+# A recording is tagged with an incident when it overlaps an attending officer's arrival to clear,
+# widened by this many minutes either side (officers start recording on the way, or stop late).
+BWV_INCIDENT_TAG_MARGIN_MINUTES = max(0, env_int("BWV_INCIDENT_TAG_MARGIN_MINUTES", 10))
+# The force's choice: footage a crime report's incidents offer to its case waits for the officer
+# in the case to confirm it as evidence (0), or is flagged as evidence and added at once (1).
+BWV_CASE_CANDIDATES_AUTO_FLAG = env_bool("BWV_CASE_CANDIDATES_AUTO_FLAG")
+# The largest body a connected system may send in one call.
+BWV_INTEGRATION_MAX_BYTES = env_int("BWV_INTEGRATION_MAX_BYTES", 256 * 1024)
+# Outbound webhooks: the first wait after a failed delivery, doubled after each failure up to the
+# longest wait (shorter than the broker's visibility timeout); a delivery still failing after
+# BWV_WEBHOOK_GIVE_UP_HOURS is set aside as failed (its stream waits) until an admin replays it.
+BWV_WEBHOOK_RETRY_SECONDS = float(os.environ.get("BWV_WEBHOOK_RETRY_SECONDS", "10"))
+BWV_WEBHOOK_RETRY_MAX_SECONDS = float(os.environ.get("BWV_WEBHOOK_RETRY_MAX_SECONDS", "600"))
+BWV_WEBHOOK_GIVE_UP_HOURS = env_int("BWV_WEBHOOK_GIVE_UP_HOURS", 72)
+BWV_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("BWV_WEBHOOK_TIMEOUT_SECONDS", "10"))
+
 # Crime references in the force's format; the default is the Met's CRIS style, e.g. 5201234/26.
 BWV_CRIME_REF_PATTERN = os.environ.get("BWV_CRIME_REF_PATTERN", r"\d{7}/\d{2}")
 BWV_CRIME_REF_EXAMPLE = os.environ.get("BWV_CRIME_REF_EXAMPLE", "5201234/26")
@@ -459,9 +478,32 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 50,
 }
+# OAuth 2.0 for the force's own systems (dispatch, crime recording): each is a client of its own
+# with the client-credentials grant, and may ask only for the scopes its connected system has
+# (integrations/oauth.py). Tokens live an hour; a client asks for a new one.
+INTEGRATION_SCOPES = {
+    "incidents:write": "Send dispatch (CAD) incidents",
+    "crime_reports:write": "Send crime reports",
+    "outcomes:write": "Send the outcomes of crime reports",
+    "evidence:read": "Read the footage tagged by incident and the cases of crime reports",
+}
+# Named here because a migration of ours points at the client model (Django resolves it by name).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER = {
+    "SCOPES": INTEGRATION_SCOPES,
+    "DEFAULT_SCOPES": [],
+    "SCOPES_BACKEND_CLASS": "integrations.oauth.ConnectedSystemScopes",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+}
 SPECTACULAR_SETTINGS = {
     "TITLE": "BWV evidence manager API",
-    "DESCRIPTION": "Dock ingest (tus 1.0), review, flags, cases and retention.",
+    "DESCRIPTION": (
+        "Dock ingest (tus 1.0), review, flags, cases and retention; and the force's systems "
+        "(dispatch, crime recording) with OAuth 2.0 client credentials."
+    ),
+    "OAUTH2_FLOWS": ["clientCredentials"],
+    "OAUTH2_TOKEN_URL": "/api/v1/oauth/token/",
+    "OAUTH2_SCOPES": INTEGRATION_SCOPES,
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     # The API docs page loads Swagger UI from our own static files, never from a CDN.

@@ -37,6 +37,8 @@ Guarantees:
   refused (a refused clip stays on the camera for ever); its deletion date is set when the upload
   completes, counted from then for a suspect clock, and never within the review window of arrival
   (evidence/clock.py);
+- a new clip is tagged with the dispatch incidents its officer was at while it ran, in the
+  transaction that makes it available (evidence/incidents.py);
 - no network I/O happens inside a database transaction.
 """
 
@@ -76,6 +78,7 @@ from evidence.crypto import (
     wrap_data_key,
 )
 from evidence.hashstate import ResumableSha256
+from evidence.incidents import recording_tag_incidents
 from evidence.models import IngestUpload, Recording, RecordingState
 from evidence.probe import ProbeError, probe_and_poster
 
@@ -913,6 +916,7 @@ def _finish(
                     "review_window_extended": by_window,
                 },
             )
+            recording_tag_incidents(recording=recording, actor=upload.dock)
     except IntegrityError:
         # The clip is already stored: another upload of it finished first (a race, or a stock tus
         # client sending again what the server has). Keep that recording, drop this copy; the

@@ -268,3 +268,83 @@ class DerivedRecording(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.original_id}"
+
+
+class Incident(models.Model):
+    """A dispatch (CAD) incident: where and when officers were sent. Recordings of an officer who
+    was at it, while they were there, are tagged with it (`IncidentTag`, evidence/incidents.py).
+
+    The force's dispatch system sends these through the integrations API, which keeps the source's
+    versions; this app keeps only what the footage needs to be found by incident."""
+
+    reference = models.CharField(
+        max_length=40,
+        unique=True,
+        help_text="The dispatch system's reference, e.g. CAD 1234/25NOV26",
+    )
+    borough = models.ForeignKey(Borough, on_delete=models.PROTECT, related_name="incidents")
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    location = models.CharField(max_length=200, blank=True)
+    grade = models.CharField(max_length=20, blank=True, help_text="Response grade, e.g. I, S, E")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        indexes = [models.Index(fields=["borough", "-opened_at"], name="incident_borough_opened")]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class IncidentAttendance(models.Model):
+    """One officer at one incident, from arrival to clear. `window_start`/`window_end` are the
+    times a recording of theirs must overlap to be tagged (arrival and clear widened by the margin
+    in force when the attendance was written; an attendance not yet cleared runs on), and
+    `scan_from` lies a longest recording before `window_start`, so that the tagging walks the
+    recordings' (officer, start) index over a bounded range."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="attendances")
+    officer = models.ForeignKey(Officer, on_delete=models.PROTECT, related_name="attendances")
+    arrived_at = models.DateTimeField()
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    scan_from = models.DateTimeField()
+
+    class Meta:
+        ordering = ["arrived_at", "id"]
+        indexes = [
+            # Ingest asks "which incidents was this officer at while the clip ran": the officer's
+            # attendances whose window ends after the clip starts.
+            models.Index(fields=["officer", "window_end"], name="attendance_officer_window"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(cleared_at__isnull=True) | Q(cleared_at__gte=models.F("arrived_at")),
+                name="attendance_cleared_after_arrival",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.officer_id} at {self.incident_id}"
+
+
+class IncidentTag(models.Model):
+    """A recording tagged with an incident its officer was at while it ran. Made and removed only
+    by evidence/incidents.py, each change audited on the recording."""
+
+    recording = models.ForeignKey(Recording, on_delete=models.PROTECT, related_name="incident_tags")
+    incident = models.ForeignKey(Incident, on_delete=models.PROTECT, related_name="tags")
+    tagged_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["tagged_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["recording", "incident"], name="one_tag_per_incident"),
+        ]
+        indexes = [models.Index(fields=["incident", "recording"], name="tag_incident_recording")]
+
+    def __str__(self) -> str:
+        return f"{self.recording_id} at {self.incident_id}"

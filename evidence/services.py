@@ -15,6 +15,7 @@ from custody.models import AuditEvent
 from custody.services import audit_record
 from devices.selectors import boroughs_for, camera_registered_at, officer_holding_camera
 from evidence.clock import EARLIEST_PLAUSIBLE, deletion_date
+from evidence.incidents import recording_retag_incidents
 from evidence.models import Bookmark, BoroughAccessGrant, Recording, RecordingState
 
 
@@ -167,6 +168,14 @@ def recording_correct_time(
         obj=locked,
         justification=reason,
         detail={"before": before, "after": after, "shift_seconds": shift.total_seconds()},
+    )
+    # Its incidents follow its corrected time and officer. After commit, in a transaction of its
+    # own: the tagging takes the officers' locks, which must never wait while this one holds the
+    # recording's row (an incident being tagged may be waiting for that row).
+    transaction.on_commit(
+        lambda: recording_retag_incidents(
+            recording=locked, actor=actor, reason=f"time corrected: {reason}"
+        )
     )
     return locked
 

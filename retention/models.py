@@ -39,6 +39,7 @@ class HoldSource(models.TextChoices):
     ACCESS_REQUEST = "access_request", "Public access request"
     LEGAL = "legal", "Legal hold"
     CASE = "case", "On a case"
+    OUTCOME = "outcome", "Crime outcome (CPIA / MOPI retention)"
 
 
 class Hold(models.Model):

@@ -19,7 +19,7 @@ from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import OpenApiParameter
 
 from devices.models import Camera
-from evidence.models import Recording
+from evidence.models import IncidentTag, Recording
 from review.models import EvidenceFlag
 
 MAX_ID = 2**63 - 1  # the largest id a bigint column holds
@@ -88,6 +88,9 @@ class RecordingFilter(django_filters.FilterSet):
     crime_reference = django_filters.CharFilter(
         method="filter_crime_reference", max_length=40, label="Crime reference"
     )
+    incident = django_filters.CharFilter(
+        method="filter_incident", max_length=40, label="Incident (dispatch reference)"
+    )
     case = WholeNumberFilter(
         field_name="cases__id", min_value=1, max_value=MAX_ID, label="Case number"
     )
@@ -130,6 +133,12 @@ class RecordingFilter(django_filters.FilterSet):
             recording=OuterRef("pk"), crime_reference=value.strip().upper()
         )
         return queryset.filter(Exists(refs))
+
+    def filter_incident(self, queryset, name, value):
+        tags = IncidentTag.objects.filter(
+            recording=OuterRef("pk"), incident__reference__iexact=" ".join(value.split())
+        )
+        return queryset.filter(Exists(tags))
 
     def filter_deleting_within(self, queryset, name, value):
         horizon = timezone.now() + timedelta(days=value)

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from devices.models import Borough
+from devices.models import Borough, Officer
 from evidence.models import Recording
 
 
@@ -81,6 +81,11 @@ class Case(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     close_reason = models.TextField(blank=True)
+    # The officer in the case (OIC): confirms which candidate footage is evidence, and is asked to
+    # review its retention when an outcome's review falls due.
+    officer_in_case = models.ForeignKey(
+        Officer, null=True, blank=True, on_delete=models.PROTECT, related_name="cases_in_charge"
+    )
 
     class Meta:
         db_table = "evidence_case"
@@ -92,3 +97,44 @@ class Case(models.Model):
     @property
     def is_open(self) -> bool:
         return self.closed_at is None
+
+
+class CandidateState(models.TextChoices):
+    OFFERED = "offered", "Waiting for the officer in the case"
+    CONFIRMED = "confirmed", "Confirmed as evidence"
+    DISMISSED = "dismissed", "Not evidence"
+
+
+class CaseCandidate(models.Model):
+    """A recording offered to a case (for example, footage of an incident its crime report names),
+    waiting for the officer in the case to confirm it as evidence or dismiss it. While it waits it
+    is held (a case hold of its own), so the sweep cannot take it before anyone has looked."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="candidates")
+    recording = models.ForeignKey(
+        Recording, on_delete=models.PROTECT, related_name="case_candidacies"
+    )
+    reason = models.CharField(max_length=200, help_text="Why it is offered, e.g. the incident")
+    state = models.CharField(
+        max_length=10, choices=CandidateState.choices, default=CandidateState.OFFERED
+    )
+    offered_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decision_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["offered_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "recording"], name="one_candidacy_per_case"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["case", "offered_at"], condition=Q(state="offered"), name="candidate_open"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recording_id} for case {self.case_id} ({self.state})"

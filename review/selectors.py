@@ -13,17 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, Q, QuerySet
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
 
 from common.roles import Role, user_has_role
 from custody.models import AuditEvent, Export
 from devices.selectors import user_borough
-from evidence.models import Recording, RecordingState
+from evidence.models import Incident, Recording, RecordingState
 from evidence.selectors import recording_list_for, staff_borough_ids
-from review.filters import RecordingFilter
-from review.models import Case, EvidenceFlag
+from review.filters import RecordingFilter, active_flags
+from review.models import CandidateState, Case, CaseCandidate, EvidenceFlag
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,14 @@ def recording_page(
 
 
 def case_list_for(*, user) -> QuerySet[Case]:
-    """Cases of the boroughs the user works in (system admins: all); officers see none."""
+    """Cases of the boroughs the user works in (system admins: all), and the cases the user is
+    the officer in the case of; other officers see none."""
     borough_ids = staff_borough_ids(user=user, with_grants=False)
     if borough_ids is None:
         return Case.objects.all()
+    officer = getattr(user, "officer", None) if user.is_authenticated else None
+    if officer is not None:
+        return Case.objects.filter(Q(borough_id__in=borough_ids) | Q(officer_in_case=officer))
     return Case.objects.filter(borough_id__in=borough_ids)
 
 
@@ -172,3 +176,91 @@ def audit_user_get_for(*, user, subject_id):
     if borough is None or borough.pk not in (staff_borough_ids(user=user, with_grants=False) or []):
         raise Http404
     return subject
+
+
+def incident_list_for(*, user) -> QuerySet[Incident]:
+    """Dispatch incidents the user may look at: those of the boroughs whose footage they see
+    (system admins: all), and for an officer the incidents they attended."""
+    borough_ids = staff_borough_ids(user=user, with_grants=True)
+    if borough_ids is None:
+        return Incident.objects.all()
+    if borough_ids:
+        return Incident.objects.filter(borough_id__in=borough_ids)
+    officer = getattr(user, "officer", None) if user.is_authenticated else None
+    if officer is not None and user_has_role(user, Role.OFFICER):
+        return Incident.objects.filter(attendances__officer=officer).distinct()
+    return Incident.objects.none()
+
+
+def incident_get_for(*, user, incident_id) -> Incident:
+    incident = (
+        incident_list_for(user=user).filter(pk=incident_id).select_related("borough").first()
+        if str(incident_id).isdigit() and int(incident_id) < 2**63
+        else None
+    )
+    if incident is None:
+        raise Http404
+    return incident
+
+
+def incident_recordings_for(*, user, incident: Incident) -> QuerySet[Recording]:
+    """The incident's tagged footage that the user may see, in the order it was recorded."""
+    return (
+        recording_list_for(user=user)
+        .filter(state=RecordingState.AVAILABLE, incident_tags__incident=incident)
+        .select_related("camera", "officer")
+        .annotate(flagged=Exists(active_flags()))
+        .order_by("started_at", "id")
+    )
+
+
+def case_decider(*, user, case: Case) -> bool:
+    """Whether the user may decide on a case's candidate footage: its officer in the case, or
+    someone who may change the cases of its borough (system admins: any)."""
+    if not user.is_authenticated:
+        return False
+    officer = getattr(user, "officer", None)
+    if officer is not None and case.officer_in_case_id == officer.pk:
+        return True
+    if user_has_role(user, Role.SYSTEM_ADMIN):
+        return True
+    borough_ids = staff_borough_ids(user=user, with_grants=False) or []
+    return user.has_perm("review.change_case") and case.borough_id in borough_ids
+
+
+def case_candidate_get_for(*, user, candidate_id) -> CaseCandidate:
+    """A candidate of a case the user may see (or is the officer in), or 404 (the same for missing
+    and not yours). Whether they may decide on it is `case_decider`'s to say."""
+    candidate = (
+        CaseCandidate.objects.filter(pk=candidate_id).select_related("case", "recording").first()
+        if str(candidate_id).isdigit() and int(candidate_id) < 2**63
+        else None
+    )
+    if candidate is None or not (
+        case_list_for(user=user).filter(pk=candidate.case_id).exists()
+        or case_decider(user=user, case=candidate.case)
+    ):
+        raise Http404
+    return candidate
+
+
+def cases_in_charge_for(*, user) -> QuerySet[Case]:
+    """The cases whose candidates and reviews reach the user's work queue: those they are the
+    officer in the case of, and the cases they may change in their boroughs."""
+    officer = getattr(user, "officer", None) if user.is_authenticated else None
+    mine = Q(officer_in_case=officer) if officer is not None else Q(pk__in=[])
+    if user_has_role(user, Role.SYSTEM_ADMIN):
+        return Case.objects.all()
+    if user.is_authenticated and user.has_perm("review.change_case"):
+        mine |= Q(borough_id__in=staff_borough_ids(user=user, with_grants=False) or [])
+    return Case.objects.filter(mine)
+
+
+def candidates_waiting_for(*, user) -> QuerySet[CaseCandidate]:
+    return (
+        CaseCandidate.objects.filter(
+            state=CandidateState.OFFERED, case__in=cases_in_charge_for(user=user)
+        )
+        .select_related("case", "recording__officer", "recording__camera")
+        .order_by("case_id", "recording__started_at")
+    )

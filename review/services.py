@@ -14,7 +14,7 @@ from custody.services import ExportError, audit_record, export_record, export_te
 from evidence.models import Recording, RecordingState
 from retention.models import HoldSource
 from retention.services import RecordingGone, hold_place, holds_lift
-from review.models import Case, EvidenceFlag, FlagKind
+from review.models import CandidateState, Case, CaseCandidate, EvidenceFlag, FlagKind
 
 
 class ReviewError(Exception):
@@ -111,7 +111,7 @@ def recording_unflag(*, flag: EvidenceFlag, actor, reason: str) -> EvidenceFlag:
 
 
 @transaction.atomic
-def case_create(*, crime_reference: str, title: str, borough, actor) -> Case:
+def case_create(*, crime_reference: str, title: str, borough, actor, officer_in_case=None) -> Case:
     crime_reference = crime_reference_validate(crime_reference)
     if not title.strip():
         raise CaseError("a case needs a title")
@@ -120,9 +120,41 @@ def case_create(*, crime_reference: str, title: str, borough, actor) -> Case:
         title=title.strip()[:200],
         borough=borough,
         created_by=actor,
+        officer_in_case=officer_in_case,
     )
     audit_record(
-        actor=actor, action="case.created", obj=case, detail={"crime_reference": crime_reference}
+        actor=actor,
+        action="case.created",
+        obj=case,
+        detail={
+            "crime_reference": crime_reference,
+            "officer_in_case": officer_in_case.collar_number if officer_in_case else None,
+        },
+    )
+    return case
+
+
+@transaction.atomic
+def case_update(*, case: Case, actor, title: str, officer_in_case) -> Case:
+    """Change a case's title or its officer in the case (audited with both values)."""
+    case = _case_locked(case)
+    title = title.strip()[:200]
+    if not title:
+        raise CaseError("a case needs a title")
+    before = {
+        "title": case.title,
+        "officer_in_case": case.officer_in_case.collar_number if case.officer_in_case else None,
+    }
+    after = {
+        "title": title,
+        "officer_in_case": officer_in_case.collar_number if officer_in_case else None,
+    }
+    if before == after:
+        return case
+    case.title, case.officer_in_case = title, officer_in_case
+    case.save(update_fields=["title", "officer_in_case"])
+    audit_record(
+        actor=actor, action="case.updated", obj=case, detail={"before": before, "after": after}
     )
     return case
 
@@ -224,6 +256,16 @@ def case_close(*, case: Case, actor, reason: str) -> Case:
     lifted = _case_holds_lift(
         case=case, actor=actor, reason=f"case {case.crime_reference} closed: {reason}"
     )
+    # Footage still waiting for a decision is not evidence of a closed case.
+    for candidate in case.candidates.filter(state=CandidateState.OFFERED).select_related(
+        "recording"
+    ):
+        _candidate_decide(
+            candidate,
+            state=CandidateState.DISMISSED,
+            actor=actor,
+            reason=f"case {case.crime_reference} closed: {reason}",
+        )
     audit_record(
         actor=actor,
         action="case.closed",
@@ -232,6 +274,111 @@ def case_close(*, case: Case, actor, reason: str) -> Case:
         detail={"crime_reference": case.crime_reference, "holds_lifted": lifted},
     )
     return case
+
+
+def _candidate_hold_ref(case: Case) -> str:
+    return f"case:{case.pk}:candidate"
+
+
+@transaction.atomic
+def case_candidates_offer(
+    *, case: Case, recordings: list[Recording], actor, reason: str
+) -> list[CaseCandidate]:
+    """Offer recordings to an open case for the officer in the case to decide on; each is held
+    while it waits. Recordings of another borough (a case holds its own borough's), recordings
+    already offered or on the case, and footage already gone are left out. Returns the new ones."""
+    case = _case_locked(case)
+    if not case.is_open:
+        raise CaseError(f"case {case.crime_reference} is closed: it takes no new recordings")
+    offered = set(case.candidates.values_list("recording_id", flat=True))
+    offered |= set(case.recordings.values_list("pk", flat=True))
+    made = []
+    for recording in sorted(recordings, key=lambda r: str(r.pk)):  # one lock order for all
+        if recording.pk in offered or recording.borough_id != case.borough_id:
+            continue
+        try:
+            hold_place(
+                recording=recording,
+                source=HoldSource.CASE,
+                actor=actor,
+                reason=f"offered to case {case.crime_reference}: {reason}",
+                source_ref=_candidate_hold_ref(case),
+            )
+        except RecordingGone:
+            continue
+        candidate = CaseCandidate.objects.create(
+            case=case, recording=recording, reason=reason[:200], offered_at=timezone.now()
+        )
+        audit_record(
+            actor=actor,
+            action="case.candidate_offered",
+            obj=recording,
+            justification=reason,
+            detail={"case": case.pk, "crime_reference": case.crime_reference},
+        )
+        offered.add(recording.pk)
+        made.append(candidate)
+    return made
+
+
+def _candidate_decide(candidate: CaseCandidate, *, state: str, actor, reason: str) -> None:
+    updated = CaseCandidate.objects.filter(pk=candidate.pk, state=CandidateState.OFFERED).update(
+        state=state,
+        decided_at=timezone.now(),
+        decided_by=actor if getattr(actor, "is_authenticated", False) else None,
+        decision_reason=reason,
+    )
+    if not updated:
+        raise CaseError("a decision was already made on this recording")
+    case = candidate.case
+    holds_lift(
+        source=HoldSource.CASE,
+        source_ref=_candidate_hold_ref(case),
+        recording=candidate.recording,
+        actor=actor,
+        reason=f"{CandidateState(state).label.lower()} for case {case.crime_reference}: {reason}",
+    )
+    audit_record(
+        actor=actor,
+        action=f"case.candidate_{state}",
+        obj=candidate.recording,
+        justification=reason,
+        detail={"case": case.pk, "crime_reference": case.crime_reference},
+    )
+    candidate.refresh_from_db()
+
+
+@transaction.atomic
+def case_candidate_confirm(*, candidate: CaseCandidate, actor, reason: str = "") -> CaseCandidate:
+    """The officer in the case confirms a candidate as evidence: it is flagged as evidence with the
+    case's crime reference and put on the case (both hold it), and its waiting hold is lifted."""
+    case = _case_locked(candidate.case)
+    candidate.case = case
+    reason = reason.strip() or f"confirmed as evidence for {case.crime_reference}"
+    if candidate.state != CandidateState.OFFERED:
+        raise CaseError("a decision was already made on this recording")
+    # Added first: a closed case refuses, and nothing else is written.
+    case_add_recording(case=case, recording=candidate.recording, actor=actor)
+    recording_flag(
+        recording=candidate.recording,
+        kind=FlagKind.EVIDENCE,
+        actor=actor,
+        reason=f"{reason} ({candidate.reason})",
+        crime_reference=case.crime_reference,
+    )
+    _candidate_decide(candidate, state=CandidateState.CONFIRMED, actor=actor, reason=reason)
+    return candidate
+
+
+@transaction.atomic
+def case_candidate_dismiss(*, candidate: CaseCandidate, actor, reason: str) -> CaseCandidate:
+    """Not evidence for this case (with a reason): its waiting hold is lifted."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise CaseError("say why this footage is not evidence for the case")
+    _case_locked(candidate.case)
+    _candidate_decide(candidate, state=CandidateState.DISMISSED, actor=actor, reason=reason)
+    return candidate
 
 
 @transaction.atomic

@@ -37,6 +37,10 @@ case_urlpatterns = [
     ),
 ]
 
+incident_urlpatterns = [
+    path("<int:incident_id>/", views.incident_detail_view, name="incident-detail"),
+]
+
 export_urlpatterns = [
     path("", export_views.export_list_view, name="export-list"),
     path("new", export_views.export_new_view, name="export-new"),

@@ -42,7 +42,15 @@ from evidence.services import (
     recording_still_take,
 )
 from review.models import EvidenceFlag
-from review.selectors import case_get_for, case_list_for, recording_search
+from review.selectors import (
+    case_decider,
+    case_get_for,
+    case_list_for,
+    incident_get_for,
+    incident_list_for,
+    incident_recordings_for,
+    recording_search,
+)
 from review.services import (
     ReviewError,
     case_add_recording,
@@ -130,6 +138,9 @@ def recording_detail_view(request, recording_id):
         "open_cases": case_list_for(user=request.user).filter(
             borough=recording.borough, closed_at__isnull=True
         )[:100],
+        "incidents": incident_list_for(user=request.user)
+        .filter(tags__recording=recording)
+        .order_by("opened_at"),
         "days_left": (recording.delete_after - timezone.now()).days,
         "crime_ref_example": settings.BWV_CRIME_REF_EXAMPLE,
     }
@@ -274,6 +285,10 @@ def _case_page(request, case, *, close_error: str = "", status: int = 200):
         "recordings": recordings,
         "player": player,
         "playing": playing,
+        "candidates": case.candidates.select_related(
+            "recording__officer", "recording__camera", "decided_by"
+        ),
+        "can_decide": case_decider(user=request.user, case=case),
         "can_change": request.user.has_perm("review.change_case"),
         "close_error": close_error,
         "close_reason": request.POST.get("reason", "") if close_error else "",
@@ -449,3 +464,27 @@ def grant_list_view(request):
     return render(
         request, "staff/grants.html", {"grants": grants, "boroughs": Borough.objects.all()}
     )
+
+
+@staff_required
+def incident_detail_view(request, incident_id):
+    """A dispatch incident: where, when, who was sent, and every officer's footage of it that the
+    user may see, officer by officer in the order it was recorded."""
+    incident = incident_get_for(user=request.user, incident_id=incident_id)
+    recordings = list(incident_recordings_for(user=request.user, incident=incident))
+    attendances = incident.attendances.select_related("officer")
+    by_officer: dict = {}
+    for recording in recordings:
+        by_officer.setdefault(recording.officer, []).append(recording)
+    context = {
+        "incident": incident,
+        "attendances": attendances,
+        "by_officer": sorted(
+            by_officer.items(), key=lambda item: item[0].collar_number if item[0] else ""
+        ),
+        "count": len(recordings),
+        "search_url": reverse("recording-search")
+        + "?"
+        + urlencode({"incident": incident.reference}),
+    }
+    return render(request, "staff/incident.html", context)

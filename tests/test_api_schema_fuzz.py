@@ -1,9 +1,10 @@
 """The APIs answer only what their OpenAPI schema documents: schemathesis against the live server.
 
-Every operation of the review API (with a DRF token of a sergeant) and of the ingest API (with a
-real dock key) is fuzzed, with data that fits the schema and data that does not, for a bounded
-number of examples each. Every answer must be no 5xx, a documented status, the documented content
-type and headers, and a body that matches the documented schema. Real ids (a recording that went
+Every operation of the review API (with a DRF token of a sergeant), of the ingest API (with a
+real dock key) and of the force's systems' API (with a real OAuth 2.0 token) is fuzzed, with data
+that fits the schema and data that does not, for a bounded number of examples each. Every answer
+must be no 5xx, a documented status, the documented content type and headers, and a body that
+matches the documented schema. Real ids (a recording that went
 through the ingest, its flag, a case, an unfinished upload) replace about half of the generated
 ones, so the fuzzer reaches past "not found".
 
@@ -29,6 +30,7 @@ from common.roles import Role
 from evidence.ingest import upload_create
 from review.services import case_add_recording, case_create, recording_flag
 from tests import factories as f
+from tests.integrations.oauth import connect
 
 EXAMPLES_PER_OPERATION = 30
 # A tus PATCH body is raw bytes, sent as they are.
@@ -103,11 +105,16 @@ def _fuzz(operation, mode: GenerationMode, auth: str, ids: dict[str, list]) -> N
 def test_the_apis_answer_only_what_their_schema_documents(live_server, world):
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/schema/")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 13, "every operation of both APIs is in the schema"
+    assert len(operations) >= 17, "every operation of the three APIs is in the schema"
+    # The force's systems' operations, with a real OAuth 2.0 token of a client with every scope.
+    system = connect(live_server.url, name="Fuzzing system")
+    integration_paths = ("/api/v1/incidents/", "/api/v1/crime-reports/", "/api/v1/outcomes/")
     failures = []
     for operation in operations:
         if operation.path.startswith("/api/v1/ingest/"):
             auth = f"Bearer {world['dock_key']}"
+        elif operation.path.startswith((*integration_paths, "/api/v1/evidence/")):
+            auth = f"Bearer {system.token}"
         else:
             auth = f"Token {world['token']}"
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):

@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -26,7 +27,7 @@ from devices.models import Borough, Camera, CameraStatus, Officer, Rank, Unit
 from devices.selectors import dock_authenticate
 from devices.services import camera_issue, dock_register
 from evidence.ingest import upload_append, upload_create
-from evidence.models import Recording
+from evidence.models import Incident, Recording
 from evidence.sample_media import make_clip
 from review.models import FlagKind
 from review.services import recording_flag
@@ -121,6 +122,11 @@ class Command(BaseCommand):
         dock_key = self._docks(harrow, system)
         if not Recording.objects.exists() and clips:
             self._clips(harrow, clips, system, dock_key)
+        if not Incident.objects.exists():
+            # The dispatch and crime recording systems' day, through the real API: footage tagged
+            # by incident, and a case opened from a crime report with the footage to confirm.
+            self.stdout.write("Playing a day of Harrow's incidents and crime reports…")
+            call_command("integration_simulate", borough="QA", stdout=self.stdout)
         logins = json.loads((settings.VAR_DIR / "demo_logins.json").read_text())
         self.stdout.write(self.style.SUCCESS(f"\nBWV evidence manager is starting at {url}/\n"))
         self.stdout.write("Demo logins (user name / password / role):")

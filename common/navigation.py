@@ -40,11 +40,18 @@ SECTIONS = (
         "recordings",
         "Recordings",
         "recording-search",
-        ("/recordings/", "/audit/recordings/"),
+        ("/recordings/", "/audit/recordings/", "/incidents/"),
         permission="evidence.view_recording",
     ),
     Section(
         "cases", "Cases", "case-list", ("/cases/", "/audit/cases/"), permission="review.view_case"
+    ),
+    Section(
+        "work",
+        "Work queue",
+        "work-queue",
+        ("/work/",),
+        roles=frozenset({Role.OFFICER, Role.CUSTODY_SERGEANT}),
     ),
     Section(
         "exports", "Exports", "export-list", ("/exports/",), permission="evidence.export_recording"
@@ -82,7 +89,7 @@ SECTIONS = (
         "administration",
         "Administration",
         "grant-list",
-        ("/grants/", "/accounts/reset-second-factor/", "/audit/users/"),
+        ("/grants/", "/accounts/reset-second-factor/", "/audit/users/", "/webhooks/"),
         roles=frozenset({Role.SYSTEM_ADMIN}),
     ),
 )

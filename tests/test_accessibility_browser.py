@@ -15,12 +15,20 @@ from common.roles import Role
 from custody.services import share_create, share_revoke
 from devices.models import Dock, Rank
 from estate.services import camera_status_change
+from evidence.incidents import Attendance, incident_record
 from evidence.models import ClockSuspect
 from evidence.sample_media import make_clip
 from requests_portal.deadlines import london_date, right_of_access_due
 from requests_portal.models import AccessRequest, RequestKind, RequestStatus
 from requests_portal.services import request_ask_identity
-from review.services import case_add_recording, case_create, export_create, recording_flag
+from review.services import (
+    case_add_recording,
+    case_candidates_offer,
+    case_create,
+    case_update,
+    export_create,
+    recording_flag,
+)
 from tests import factories as f
 from tests.a11y import PHONE, Walk
 from tests.browser import PASSWORD, fill_incident_time, sign_in
@@ -54,6 +62,31 @@ def world(settings):
         actor=sergeant,
     )
     case_add_recording(case=case, recording=recording, actor=sergeant)
+    # A dispatch incident the officer attended (it tags the recording), and a second clip of
+    # theirs offered to the case, which they are the officer in the case of.
+    incident, _created, _tags = incident_record(
+        reference="CAD 1234/25NOV26",
+        borough=cam.borough,
+        opened_at=recording.started_at - timedelta(minutes=20),
+        closed_at=recording.started_at + timedelta(hours=1),
+        location="Station Road, Harrow",
+        grade="I",
+        attendances=[
+            Attendance(
+                officer.officer,
+                recording.started_at - timedelta(minutes=10),
+                recording.started_at + timedelta(minutes=40),
+            )
+        ],
+        actor="system:test",
+    )
+    case_update(case=case, actor=sergeant, title=case.title, officer_in_case=officer.officer)
+    case_candidates_offer(
+        case=case,
+        recordings=[f.recording_row(cam=cam, officer=officer.officer)],
+        actor=sergeant,
+        reason=f"recorded at incident {incident.reference}",
+    )
     export = export_create(
         actor=sergeant,
         recordings=[recording],
@@ -97,6 +130,7 @@ def world(settings):
         "dock": Dock.objects.get(pk=recording.dock_id),
         "suspect": suspect,
         "request": request,
+        "incident": incident,
     }
 
 
@@ -173,6 +207,10 @@ def test_an_officers_pages_have_no_accessibility_problem(live_server, browser_pa
     walk.visit("/")
     walk.visit("/recordings/")
     _open_recording(walk, world["recording"])
+    walk.visit("/work/", "work-queue")
+    walk.page.click("#candidates details summary")  # the "not evidence" form
+    walk.check("work-queue-dismiss")
+    walk.visit(f"/incidents/{world['incident'].pk}/", "incident")
     walk.visit("/pool/")
     walk.visit("/no-such-page/", "not-found", status=404)
     walk.page.click("#sign-out")
@@ -192,6 +230,8 @@ def test_a_sergeants_pages_have_no_accessibility_problem(live_server, browser_pa
     page.click("#flags summary")  # the lift form, behind its warning
     walk.check("recording-lift-flag")
     walk.visit("/cases/")
+    walk.visit(f"/cases/{case.pk}/", "case")
+    walk.visit(f"/incidents/{world['incident'].pk}/", "incident")
     walk.visit(f"/cases/{case.pk}/", "case")
     page.click("#case-close-form button[type=submit]")  # no reason: the error state
     walk.check("case-close-error")
@@ -271,6 +311,7 @@ def test_a_system_admins_pages_have_no_accessibility_problem(live_server, browse
     walk = Walk(page, live_server.url, "system-admin")
     walk.visit("/")
     walk.visit("/grants/", "grants")
+    walk.visit("/webhooks/", "webhook-deliveries")
     walk.visit("/accounts/reset-second-factor/", "second-factor-reset")
     page.click("#reset-form button[type=submit]")
     walk.check("second-factor-reset-error")

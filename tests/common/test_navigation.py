@@ -10,13 +10,14 @@ from tests.html import Page
 pytestmark = pytest.mark.django_db
 
 EXPECTED = {
-    Role.OFFICER: ["Recordings", "Camera pool"],
-    Role.CUSTODY_SERGEANT: ["Recordings", "Cases", "Exports", "Retention"],
+    Role.OFFICER: ["Recordings", "Work queue", "Camera pool"],
+    Role.CUSTODY_SERGEANT: ["Recordings", "Cases", "Work queue", "Exports", "Retention"],
     Role.BOROUGH_ADMIN: ["Recordings", "Retention", "Cameras and officers"],
     Role.DISCLOSURE_OFFICER: ["Recordings", "Cases", "Exports", "Retention", "Access requests"],
     Role.SYSTEM_ADMIN: [
         "Recordings",
         "Cases",
+        "Work queue",
         "Exports",
         "Retention",
         "Cameras and officers",

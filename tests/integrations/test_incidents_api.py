@@ -228,12 +228,23 @@ def test_a_switched_off_system_is_refused(live_server):
     )
 
 
-@pytest.mark.parametrize("who, expected", [("right", 200), ("no scope", 403), ("other", 404)])
+@pytest.mark.parametrize(
+    "who, expected", [("anonymous", 401), ("right", 200), ("no scope", 403), ("other", 404)]
+)
 def test_reading_evidence_is_scoped_to_the_client_boroughs(live_server, who, expected):
     cam, officer = f.issued_camera()
     at = timezone.now().replace(microsecond=0) - timedelta(hours=3)
     recording = f.recording_row(cam=cam, officer=officer, started=at + timedelta(minutes=20))
     connect(live_server.url, name="CAD").post("incidents/", _incident(at=at, officers=[officer]))
+    if who == "anonymous":
+        response = requests.get(
+            f"{live_server.url}/api/v1/evidence/",
+            params={"incident": "CAD 1234/25NOV26"},
+            timeout=30,
+        )
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].startswith('Bearer realm="integrations"')
+        return
     reader = {
         "right": lambda: connect(live_server.url, name="RMS", scopes=["evidence:read"]),
         "no scope": lambda: connect(live_server.url, name="RMS", scopes=["incidents:write"]),

@@ -165,7 +165,10 @@ def test_a_report_opens_a_case_whose_officer_confirms_the_incident_footage(scene
     _sweep()
     assert _kept(scene["clip"])
 
-    # Another officer, and a Camden sergeant, cannot decide (404: not theirs to see).
+    # Nobody signed in is sent to sign in; another officer, and a Camden sergeant, cannot
+    # decide (404: not theirs to see).
+    anonymous = Client().post(f"/work/candidates/{candidate.pk}/confirm")
+    assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
     for outsider in (f.user(Role.OFFICER), f.user(Role.CUSTODY_SERGEANT, borough_code="EK")):
         client = _staff(outsider)
         assert client.get("/work/").status_code == 200

@@ -17,6 +17,7 @@ COPY review review
 COPY estate estate
 COPY accounts accounts
 COPY requests_portal requests_portal
+COPY integrations integrations
 RUN pip install --no-cache-dir .
 COPY manage.py ./
 COPY templates templates

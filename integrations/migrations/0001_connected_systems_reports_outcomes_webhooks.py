@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("devices", "0004_force"),
-        ("evidence", "0014_dispatch_incidents_and_tags"),
+        ("evidence", "0015_dispatch_incidents_and_tags"),
         ("review", "0002_case_officer_in_case_and_candidates"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
         migrations.swappable_dependency(settings.OAUTH2_PROVIDER_APPLICATION_MODEL),

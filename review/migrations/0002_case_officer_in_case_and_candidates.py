@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("devices", "0004_force"),
-        ("evidence", "0014_dispatch_incidents_and_tags"),
+        ("evidence", "0015_dispatch_incidents_and_tags"),
         ("review", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

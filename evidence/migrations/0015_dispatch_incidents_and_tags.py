@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("devices", "0004_force"),
-        ("evidence", "0013_move_audit_exports_flags_cases"),
+        ("evidence", "0014_upload_part_segments"),
     ]
 
     operations = [

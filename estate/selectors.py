@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, FloatField, Q, Sum
+from django.db.models import Count, F, FloatField, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from devices.models import Camera, CameraAssignment, CameraStatus, Force
+from common.roles import Role, user_has_role
+from devices.models import Camera, CameraAssignment, CameraStatus, Force, Officer
 from devices.selectors import boroughs_for
 from evidence.models import Recording, RecordingState
 from retention.models import SweepRun
@@ -129,4 +130,68 @@ def estate_figures(*, user, now: datetime, undocked_days: int = 7) -> dict:
         "total_issued": total_issued,
         "force_target": force_camera_target(),
         "undocked_days": undocked_days,
+    }
+
+
+def camera_target_for(*, user) -> tuple[int, str]:
+    """The roll-out target the viewer answers for and what it is: the force's for a system admin,
+    else the sum of their boroughs' (one borough for a borough admin)."""
+    if user_has_role(user, Role.SYSTEM_ADMIN):
+        return force_camera_target(), "the force's target"
+    boroughs = list(boroughs_for(user=user))
+    total = sum(b.target_cameras for b in boroughs)
+    label = f"{boroughs[0].name}'s target" if len(boroughs) == 1 else "your boroughs' target"
+    return total, label
+
+
+def _with_holder(cameras) -> list[Camera]:
+    """The cameras, each with `holder`: the officer who holds it now (or last held it, for a lost
+    camera whose assignment is still open), or None. Two queries, however many cameras."""
+    cameras = list(
+        cameras.annotate(
+            holder_id=Subquery(
+                CameraAssignment.objects.filter(camera=OuterRef("pk"), returned_at__isnull=True)
+                .order_by("-issued_at")
+                .values("officer_id")[:1]
+            )
+        )
+    )
+    officers = Officer.objects.in_bulk({c.holder_id for c in cameras if c.holder_id})
+    for camera in cameras:
+        camera.holder = officers.get(camera.holder_id)
+    return cameras
+
+
+def estate_queue_for(*, user, now: datetime, undocked_days: int = 7, limit: int = 10) -> dict:
+    """The borough admin's work queue on the home page: the roll-out against the viewer's target,
+    cameras in use that have not docked for `undocked_days`, and cameras reported lost."""
+    boroughs = boroughs_for(user=user)
+    cameras = Camera.objects.filter(borough__in=boroughs)
+    issued = CameraAssignment.objects.filter(
+        returned_at__isnull=True, camera__borough__in=boroughs
+    ).count()
+    target, target_label = camera_target_for(user=user)
+    undocked = (
+        cameras.exclude(status__in=[CameraStatus.RETIRED, CameraStatus.LOST, CameraStatus.IN_STOCK])
+        .filter(
+            Q(last_docked_at__lt=now - timedelta(days=undocked_days))
+            | Q(last_docked_at__isnull=True)
+        )
+        .select_related("borough")
+    )
+    lost = cameras.filter(status=CameraStatus.LOST).select_related("borough")
+    return {
+        "issued": issued,
+        "target": target,
+        "target_label": target_label,
+        "percent": round(100 * issued / target) if target else 0,
+        "undocked_days": undocked_days,
+        "undocked_count": undocked.count(),
+        "undocked": _with_holder(
+            undocked.order_by(F("last_docked_at").asc(nulls_first=True), "serial")[:limit]
+        ),
+        "lost_count": lost.count(),
+        "lost": _with_holder(
+            lost.order_by(F("status_changed_at").desc(nulls_last=True), "serial")[:limit]
+        ),
     }

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from datetime import date, timedelta
+
+from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
 
 from common.roles import Role, user_has_role
 from devices.selectors import boroughs_for
-from requests_portal.models import AccessRequest, IdentityDocument
+from requests_portal.models import AccessRequest, IdentityDocument, RequestStatus
+
+# Requests someone still has to work on: verified, and neither answered nor closed.
+OPEN_STATUSES = (
+    RequestStatus.RECEIVED,
+    RequestStatus.AWAITING_ID,
+    RequestStatus.IN_PROGRESS,
+    RequestStatus.AWAITING_APPROVAL,
+)
 
 
 def request_list_for(*, user) -> QuerySet[AccessRequest]:
@@ -38,3 +48,28 @@ def identity_document_get_for(*, user, request_id, document_id) -> IdentityDocum
         raise Http404
     document.request = req
     return document
+
+
+def request_queue_for(*, user, today: date, limit: int = 15) -> dict:
+    """The open requests of the user's boroughs by due date (a paused clock last): how many are
+    overdue and how many fall due in the next 7 days, and the first `limit`, each marked."""
+    open_requests = request_list_for(user=user).filter(status__in=OPEN_STATUSES)
+    week_end = today + timedelta(days=6)
+    rows = list(
+        open_requests.select_related("borough").order_by(
+            F("due_at").asc(nulls_last=True), "created_at"
+        )[:limit]
+    )
+    for row in rows:
+        row.overdue = row.due_at is not None and row.due_at < today
+        row.due_this_week = row.due_at is not None and today <= row.due_at <= week_end
+    counts = open_requests.aggregate(
+        count=Count("pk"),
+        overdue=Count("pk", filter=Q(due_at__lt=today)),
+        due_this_week=Count("pk", filter=Q(due_at__gte=today, due_at__lte=week_end)),
+    )
+    return {
+        **counts,
+        "requests": rows,
+        "week_end": week_end,
+    }

@@ -10,10 +10,10 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Exists, Q, QuerySet
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
 
@@ -172,3 +172,56 @@ def audit_user_get_for(*, user, subject_id):
     if borough is None or borough.pk not in (staff_borough_ids(user=user, with_grants=False) or []):
         raise Http404
     return subject
+
+
+# -- The home page's work queue for those who review footage ----------------------------------
+
+
+def borough_recordings_for(*, user) -> QuerySet[Recording]:
+    """Stored footage of the boroughs the user works in (system admins: all). Grants to other
+    boroughs are left out: they are for one inquiry, not for the daily work of the home page."""
+    borough_ids = staff_borough_ids(user=user, with_grants=False)
+    recordings = Recording.objects.filter(state=RecordingState.AVAILABLE)
+    if borough_ids is None:
+        return recordings
+    return recordings.filter(borough_id__in=borough_ids)
+
+
+def recent_recordings_for(*, user, limit: int = 10) -> list[Recording]:
+    """The latest footage of the user's boroughs, newest first, each marked flagged or not."""
+    return list(
+        borough_recordings_for(user=user)
+        .annotate(flagged=Exists(active_flags()))
+        .select_related("officer", "borough", "camera")
+        .order_by("-started_at", "-id")[:limit]
+    )
+
+
+def deletion_due_for(*, user, now: datetime, days: int = 3, limit: int = 10) -> dict:
+    """Footage of the user's boroughs that the sweep will delete within `days` because nothing
+    holds it (no flag, case, request or legal hold): how many, and the soonest `limit`."""
+    due = borough_recordings_for(user=user).filter(
+        held=False, delete_after__gt=now, delete_after__lte=now + timedelta(days=days)
+    )
+    return {
+        "days": days,
+        "count": due.count(),
+        "recordings": list(
+            due.select_related("officer", "borough", "camera").order_by("delete_after", "id")[
+                :limit
+            ]
+        ),
+    }
+
+
+def open_cases_of(*, user, limit: int = 10) -> dict:
+    """The open cases the user opened, newest first, with how many recordings each holds."""
+    cases = case_list_for(user=user).filter(created_by_id=user.pk, closed_at__isnull=True)
+    return {
+        "count": cases.count(),
+        "cases": list(
+            cases.select_related("borough")
+            .annotate(recording_count=Count("recordings"))
+            .order_by("-created_at", "-id")[:limit]
+        ),
+    }

@@ -214,6 +214,7 @@ def test_a_borough_admins_pages_have_no_accessibility_problem(
     sign_in(browser_page, live_server, world["admin"])
     page = browser_page
     walk = Walk(page, live_server.url, "borough-admin")
+    walk.visit("/", "home")
     walk.visit("/estate/", "dashboard")
     walk.visit(f"/estate/officers/{world['officer'].officer.pk}/", "officer")
     walk.visit("/estate/officers/", "officers")
@@ -247,6 +248,7 @@ def test_a_disclosure_officers_pages_have_no_accessibility_problem(
     sign_in(browser_page, live_server, officer)
     page = browser_page
     walk = Walk(page, live_server.url, "disclosure-officer")
+    walk.visit("/", "home")
     walk.visit("/disclosure/", "queue")
     walk.visit(f"/disclosure/{world['request'].pk}/", "request")
     page.click("#candidates form:has(input[value=attach]) button[type=submit]")

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from common.auth import staff_required
 from common.roles import Role, user_has_role
-from common.web import safe_local_path
+from common.web import page_of, safe_local_path, sort_by
 from custody.models import AuditEvent
 from devices.models import Borough
 from devices.selectors import user_borough
@@ -41,6 +41,7 @@ from evidence.services import (
     recording_consult,
     recording_still_take,
 )
+from review.audit_words import audit_lines
 from review.models import EvidenceFlag
 from review.selectors import case_get_for, case_list_for, recording_search
 from review.services import (
@@ -106,7 +107,7 @@ def recording_detail_view(request, recording_id):
         return render(
             request, "staff/recording_purpose.html", {"recording": recording, "error": error}
         )
-    flags = list(recording.flags.select_related("flagged_by", "lifted_by"))
+    flags = list(recording.flags.select_related("flagged_by__officer", "lifted_by__officer"))
     bookmarks = list(recording.bookmarks.select_related("created_by"))
     context = {
         "recording": recording,
@@ -120,9 +121,11 @@ def recording_detail_view(request, recording_id):
         ),
         "flags": flags,
         "holds": recording.holds.filter(active=True),
-        "events": AuditEvent.objects.filter(
-            object_type="evidence.recording", object_id=str(recording.pk)
-        ).order_by("-seq")[:100],
+        "events": audit_lines(
+            AuditEvent.objects.filter(
+                object_type="evidence.recording", object_id=str(recording.pk)
+            ).order_by("-seq")[:100]
+        ),
         "can_flag": request.user.has_perm("evidence.flag_recording"),
         "can_change_cases": request.user.has_perm("review.change_case"),
         "cases": recording.cases.all(),
@@ -242,10 +245,31 @@ def case_list_view(request):
             messages.error(request, str(exc))
             return redirect("case-list")
         return redirect("case-detail", case_id=case.pk)
+    show = request.GET.get("show", "")
+    if show in ("open", "closed"):
+        cases = cases.filter(closed_at__isnull=show == "open")
+    cases, sort = sort_by(
+        request,
+        cases,
+        columns={
+            "reference": ("crime_reference", "id"),
+            "opened": ("created_at", "id"),
+            "recordings": ("n", "id"),
+            "borough": ("borough__name", "id"),
+        },
+        default="-opened",
+    )
     return render(
         request,
         "staff/cases.html",
-        {"cases": cases[:200], "can_create": can_create, "example": settings.BWV_CRIME_REF_EXAMPLE},
+        {
+            "page": (page := page_of(request, cases)),
+            "cases": page,
+            "sort": sort,
+            "show": show,
+            "can_create": can_create,
+            "example": settings.BWV_CRIME_REF_EXAMPLE,
+        },
     )
 
 
@@ -445,7 +469,10 @@ def grant_list_view(request):
         return redirect("grant-list")
     grants = BoroughAccessGrant.objects.filter(
         revoked_at__isnull=True, expires_at__gt=timezone.now()
-    ).select_related("user", "borough", "granted_by")
+    ).select_related("user__officer", "borough", "granted_by__officer")
+    page = page_of(request, grants.order_by("expires_at", "id"))
     return render(
-        request, "staff/grants.html", {"grants": grants, "boroughs": Borough.objects.all()}
+        request,
+        "staff/grants.html",
+        {"page": page, "grants": page, "boroughs": Borough.objects.all()},
     )

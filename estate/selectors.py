@@ -20,8 +20,10 @@ def force_camera_target() -> int:
     return Force.objects.values_list("camera_target", flat=True).first() or 0
 
 
-def estate_figures(*, user, now: datetime, undocked_days: int = 7) -> dict:
-    """Every table behind the dashboard's charts, scoped to the user's boroughs."""
+def estate_figures(*, user, now: datetime) -> dict:
+    """Every table behind the dashboard's charts, scoped to the user's boroughs, and the target
+    the viewer answers for (their borough's, or the force's for a system admin)."""
+    target, target_label = camera_target_for(user=user)
     boroughs = boroughs_for(user=user)
     london = timezone.get_default_timezone()  # London: nights and days as people here count them
     issued = dict(
@@ -104,20 +106,6 @@ def estate_figures(*, user, now: datetime, undocked_days: int = 7) -> dict:
         .annotate(n=Count("pk"))
         .order_by("borough__name")
     ]
-    cutoff = now - timedelta(days=undocked_days)
-    undocked = [
-        {
-            "serial": c.serial,
-            "borough": c.borough.name,
-            "status": c.get_status_display(),
-            "last_docked": c.last_docked_at.isoformat() if c.last_docked_at else "never",
-        }
-        for c in Camera.objects.filter(borough__in=boroughs)
-        .exclude(status__in=[CameraStatus.RETIRED, CameraStatus.LOST])
-        .filter(Q(last_docked_at__lt=cutoff) | Q(last_docked_at__isnull=True))
-        .select_related("borough")
-        .order_by("last_docked_at", "serial")[:500]
-    ]
     total_issued = sum(r["issued"] for r in rollout)
     return {
         "rollout": rollout,
@@ -126,11 +114,26 @@ def estate_figures(*, user, now: datetime, undocked_days: int = 7) -> dict:
         "flagged": flagged,
         "deletions": deletions,
         "overdue": overdue,
-        "undocked": undocked,
         "total_issued": total_issued,
-        "force_target": force_camera_target(),
-        "undocked_days": undocked_days,
+        "target": target,
+        "target_label": target_label,
+        "percent_of_target": round(100 * total_issued / target, 1) if target else 0.0,
     }
+
+
+def undocked_cameras_for(*, user, now: datetime, days: int):
+    """Cameras of the user's boroughs in use (not in stock, retired or lost) that have not docked
+    for `days` or never have, the longest first; each annotated with `holder_id`."""
+    cameras = Camera.objects.filter(borough__in=boroughs_for(user=user)).exclude(
+        status__in=[CameraStatus.RETIRED, CameraStatus.LOST, CameraStatus.IN_STOCK]
+    )
+    return cameras_with_holder_id(
+        cameras.filter(
+            Q(last_docked_at__lt=now - timedelta(days=days)) | Q(last_docked_at__isnull=True)
+        )
+        .select_related("borough")
+        .order_by(F("last_docked_at").asc(nulls_first=True), "serial")
+    )
 
 
 def camera_target_for(*, user) -> tuple[int, str]:
@@ -144,22 +147,38 @@ def camera_target_for(*, user) -> tuple[int, str]:
     return total, label
 
 
-def _with_holder(cameras) -> list[Camera]:
-    """The cameras, each with `holder`: the officer who holds it now (or last held it, for a lost
-    camera whose assignment is still open), or None. Two queries, however many cameras."""
-    cameras = list(
-        cameras.annotate(
-            holder_id=Subquery(
-                CameraAssignment.objects.filter(camera=OuterRef("pk"), returned_at__isnull=True)
-                .order_by("-issued_at")
-                .values("officer_id")[:1]
-            )
+def cameras_with_holder_id(cameras):
+    """Cameras annotated with `holder_id`: the officer who holds each now (an open assignment;
+    for a lost camera, who had it when it was lost), or None. One subquery, no extra query."""
+    return cameras.annotate(
+        holder_id=Subquery(
+            CameraAssignment.objects.filter(camera=OuterRef("pk"), returned_at__isnull=True)
+            .order_by("-issued_at")
+            .values("officer_id")[:1]
         )
     )
+
+
+def attach_holders(cameras) -> list[Camera]:
+    """Gives each camera (annotated by `cameras_with_holder_id`) its `holder`, an Officer or
+    None, in one query however many cameras there are."""
+    cameras = list(cameras)
     officers = Officer.objects.in_bulk({c.holder_id for c in cameras if c.holder_id})
     for camera in cameras:
         camera.holder = officers.get(camera.holder_id)
     return cameras
+
+
+def officers_with_camera(officers):
+    """Officers annotated with the serial and id of the camera each holds now (the latest issued,
+    if more than one), or None."""
+    holding = CameraAssignment.objects.filter(
+        officer=OuterRef("pk"), returned_at__isnull=True
+    ).order_by("-issued_at")
+    return officers.annotate(
+        camera_serial=Subquery(holding.values("camera__serial")[:1]),
+        camera_id_held=Subquery(holding.values("camera_id")[:1]),
+    )
 
 
 def estate_queue_for(*, user, now: datetime, undocked_days: int = 7, limit: int = 10) -> dict:
@@ -171,14 +190,7 @@ def estate_queue_for(*, user, now: datetime, undocked_days: int = 7, limit: int 
         returned_at__isnull=True, camera__borough__in=boroughs
     ).count()
     target, target_label = camera_target_for(user=user)
-    undocked = (
-        cameras.exclude(status__in=[CameraStatus.RETIRED, CameraStatus.LOST, CameraStatus.IN_STOCK])
-        .filter(
-            Q(last_docked_at__lt=now - timedelta(days=undocked_days))
-            | Q(last_docked_at__isnull=True)
-        )
-        .select_related("borough")
-    )
+    undocked = undocked_cameras_for(user=user, now=now, days=undocked_days)
     lost = cameras.filter(status=CameraStatus.LOST).select_related("borough")
     return {
         "issued": issued,
@@ -187,11 +199,11 @@ def estate_queue_for(*, user, now: datetime, undocked_days: int = 7, limit: int 
         "percent": round(100 * issued / target) if target else 0,
         "undocked_days": undocked_days,
         "undocked_count": undocked.count(),
-        "undocked": _with_holder(
-            undocked.order_by(F("last_docked_at").asc(nulls_first=True), "serial")[:limit]
-        ),
+        "undocked": attach_holders(undocked[:limit]),
         "lost_count": lost.count(),
-        "lost": _with_holder(
-            lost.order_by(F("status_changed_at").desc(nulls_last=True), "serial")[:limit]
+        "lost": attach_holders(
+            cameras_with_holder_id(lost).order_by(
+                F("status_changed_at").desc(nulls_last=True), "serial"
+            )[:limit]
         ),
     }

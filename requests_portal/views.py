@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
-from django.db.models import Q
+from django.db.models import F, Q
 from django.http import Http404, HttpResponse, HttpResponseForbidden, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from common.auth import staff_required
-from common.web import client_ip
+from common.web import client_ip, page_of, sort_by
 from custody.zipstream import ZipStream
 from evidence.models import Recording
 from evidence.playback import Marker, consulted, mark_consulted, player_for
@@ -180,13 +180,22 @@ def queue_view(request):
     requests = request_list_for(user=request.user).exclude(status=RequestStatus.UNVERIFIED)
     if request.GET.get("show") != "all":
         requests = requests.exclude(status=RequestStatus.CLOSED)
+    requests, sort = sort_by(
+        request,
+        requests.select_related("borough"),
+        columns={
+            "due": (F("due_at").asc(nulls_last=True), "created_at", "id"),
+            "reference": ("reference",),
+            "received": ("created_at", "id"),
+            "borough": ("borough__name", "due_at", "id"),
+        },
+        default="due",
+    )
+    page = page_of(request, requests)
     return render(
         request,
         "staff/disclosure_queue.html",
-        {
-            "requests": requests.select_related("borough").order_by("due_at", "created_at")[:500],
-            "today": london_date(timezone.now()),
-        },
+        {"page": page, "requests": page, "sort": sort, "today": london_date(timezone.now())},
     )
 
 

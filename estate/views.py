@@ -210,13 +210,13 @@ def unit_list_view(request):
             messages.error(request, "Choose a borough.")
         else:
             try:
-                unit_create(
+                unit = unit_create(
                     name=request.POST.get("name", ""),
                     borough=borough,
                     actor=request.user,
                     specialist=bool(request.POST.get("specialist")),
                 )
-                messages.success(request, "Unit added.")
+                messages.success(request, f"Unit {unit.name} added.")
             except CameraError as exc:
                 messages.error(request, str(exc))
         return redirect("estate-units")
@@ -352,7 +352,7 @@ def camera_detail_view(request, camera_id):
                     messages.success(request, f"Transferred to {officer.display_name}.")
             elif action == "return":
                 camera_return(camera=camera, actor=request.user, note=note)
-                messages.success(request, "Returned to stock.")
+                messages.success(request, f"Camera {camera.serial} returned to stock.")
             elif action == "status":
                 camera_status_change(
                     camera=camera,
@@ -360,7 +360,10 @@ def camera_detail_view(request, camera_id):
                     actor=request.user,
                     reason=request.POST.get("reason", ""),
                 )
-                messages.success(request, "Status changed.")
+                camera.refresh_from_db()
+                messages.success(
+                    request, f"Camera {camera.serial} is now {camera.get_status_display().lower()}."
+                )
             else:
                 raise CameraError("unknown action")
         except CameraError as exc:

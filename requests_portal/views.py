@@ -169,6 +169,18 @@ def release_download_view(request, token):
 # -- Disclosure officers ----------------------------------------------------------------------------
 
 
+# What each action on a request did, for the message after it.
+DONE_WORDS = {
+    "ask_identity": "Asked the requester for proof of identity",
+    "identity_checked": "Identity check recorded",
+    "attach": "Recording attached to the request",
+    "decide": "Decision recorded",
+    "approve": "Disclosure approved",
+    "revoke_release": "Download withdrawn: the link no longer works",
+    "close": "Request closed",
+}
+
+
 def _may_disclose(user) -> bool:
     return user.has_perm("requests_portal.change_accessrequest")
 
@@ -243,7 +255,11 @@ def request_detail_view(request, request_id):
                 return _play(request, req, post.get("recording"))
             else:
                 raise RequestError("unknown action")
-            messages.success(request, "Done.")
+            req.refresh_from_db()
+            messages.success(
+                request,
+                f"{DONE_WORDS[action]}. {req.reference} is now: {req.get_status_display().lower()}.",
+            )
         except RequestError as exc:
             messages.error(request, str(exc))
         return redirect("disclosure-request", request_id=req.pk)

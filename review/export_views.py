@@ -155,7 +155,9 @@ def export_share_revoke_view(request, export_id, share_id):
     except ExportError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Link revoked.")
+        messages.success(
+            request, f"Link for {link.recipient_email} withdrawn: it no longer opens the bundle."
+        )
     return redirect("export-detail", export_id=export.pk)
 
 

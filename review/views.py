@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -42,7 +43,7 @@ from evidence.services import (
     recording_still_take,
 )
 from review.audit_words import audit_lines
-from review.models import EvidenceFlag
+from review.models import EvidenceFlag, FlagKind
 from review.selectors import case_get_for, case_list_for, recording_search
 from review.services import (
     ReviewError,
@@ -184,6 +185,14 @@ def recording_poster_view(request, recording_id):
     return response
 
 
+def _flag_words(flag: EvidenceFlag) -> str:
+    """ "Flagged as evidence, crime reference 1234567/26" or "Flagged for a policing purpose"."""
+    if flag.kind == FlagKind.EVIDENCE:
+        ref = f", crime reference {flag.crime_reference}" if flag.crime_reference else ""
+        return f"Flagged as evidence{ref}"
+    return f"Flagged as {flag.get_kind_display().lower()}"
+
+
 @staff_required
 @require_POST
 def recording_flag_view(request, recording_id):
@@ -191,7 +200,7 @@ def recording_flag_view(request, recording_id):
     if not request.user.has_perm("evidence.flag_recording"):
         return HttpResponseForbidden("Your role cannot flag recordings.")
     try:
-        recording_flag(
+        flag = recording_flag(
             recording=recording,
             kind=request.POST.get("kind", ""),
             actor=request.user,
@@ -201,7 +210,9 @@ def recording_flag_view(request, recording_id):
     except ReviewError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Flagged: the recording is held and will not be deleted.")
+        messages.success(
+            request, f"{_flag_words(flag)}: the recording is held and will not be deleted."
+        )
     return redirect("recording-detail", recording_id=recording.pk)
 
 
@@ -217,7 +228,11 @@ def recording_unflag_view(request, recording_id, flag_id):
     except ReviewError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Flag lifted.")
+        messages.success(
+            request,
+            f"Flag lifted ({_flag_words(flag)[len('Flagged as ') :]}). The recording is kept "
+            "only while another flag, a case or a hold keeps it.",
+        )
     return redirect("recording-detail", recording_id=recording.pk)
 
 
@@ -406,7 +421,18 @@ def recording_bulk_flag_view(request):
         except (ReviewError, Http404) as exc:
             refused.append(str(exc) or "not found")
     if done:
-        messages.success(request, f"Flagged {done} recording(s).")
+        kind = FlagKind(request.POST["kind"]).label.lower()
+        ref = request.POST.get("crime_reference", "").strip().upper()
+        messages.success(
+            request,
+            f"Flagged {done} recording{pluralize(done)} as {kind}"
+            + (
+                f", crime reference {ref}"
+                if ref and request.POST["kind"] == FlagKind.EVIDENCE
+                else ""
+            )
+            + ": held, and not deleted.",
+        )
     for reason in sorted(set(refused)):
         messages.error(request, f"Not flagged ({refused.count(reason)}): {reason}")
     # Back to the search the form came from: a path of this site only, never another site.

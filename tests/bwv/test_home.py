@@ -126,7 +126,7 @@ def test_borough_admin_sees_rollout_against_the_boroughs_target(client):
     f.issued_camera()
     f.issued_camera(borough_code="EK")
     text = _home(client).words("rollout")
-    assert "1 cameras issued of 270, Harrow's target (0%)" in text
+    assert "1 camera issued of 270, Harrow's target (0%)" in text
     assert "22,000" not in text
 
 

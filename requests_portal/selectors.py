@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, timedelta
 
 from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from common.roles import Role, user_has_role
 from devices.selectors import boroughs_for
-from requests_portal.models import AccessRequest, IdentityDocument, RequestStatus
+from requests_portal.models import (
+    AccessRequest,
+    Decision,
+    IdentityDocument,
+    ReleaseLink,
+    RequestStatus,
+)
 
 # Requests someone still has to work on: verified, and neither answered nor closed.
 OPEN_STATUSES = (
@@ -73,3 +81,33 @@ def request_queue_for(*, user, today: date, limit: int = 15) -> dict:
         "requests": rows,
         "week_end": week_end,
     }
+
+
+class ReleaseLinkUnusable(Exception):
+    """A release link that is not known ("unknown", a 404), or withdrawn or past its time
+    ("revoked", "expired": the page says so)."""
+
+
+def release_link_get(*, token: str) -> ReleaseLink:
+    """The release link the token opens, with its request; raises ReleaseLinkUnusable."""
+    token_hash = hashlib.sha256(token.encode()).hexdigest()
+    link = ReleaseLink.objects.select_related("request").filter(token_hash=token_hash).first()
+    if link is None:
+        raise ReleaseLinkUnusable("unknown")
+    if link.revoked_at or link.expires_at < timezone.now():
+        raise ReleaseLinkUnusable("revoked" if link.revoked_at else "expired")
+    return link
+
+
+def release_contents(req: AccessRequest) -> list[tuple[str, int, object]]:
+    """What a release's ZIP holds, as (file name, size in bytes, footage): each clip's redacted
+    copy, or the clip itself when the decision was to disclose in full."""
+    contents = []
+    for footage in req.footage.select_related("recording", "derived").order_by("pk"):
+        if footage.derived is not None:
+            name = f"{req.reference}-{footage.recording_id}-redacted.mp4"
+            contents.append((name, footage.derived.size_bytes, footage))
+        elif req.decision == Decision.FULL:
+            name = f"{req.reference}-{footage.recording_id}.mp4"
+            contents.append((name, footage.recording.size_bytes, footage))
+    return contents

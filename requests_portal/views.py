@@ -31,7 +31,10 @@ from requests_portal.deadlines import london_date
 from requests_portal.forms import RequestForm, altcha_challenge
 from requests_portal.models import Decision, IdentityDocument, RequestFootage, RequestStatus
 from requests_portal.selectors import (
+    ReleaseLinkUnusable,
     identity_document_get_for,
+    release_contents,
+    release_link_get,
     request_get_for,
     request_list_for,
 )
@@ -141,6 +144,33 @@ def request_status_view(request, token):
             "retention_days": settings.BWV_RETENTION_DAYS,
         },
         status=400 if error else 200,
+    )
+
+
+@never_cache
+@require_GET
+def release_view(request, token):
+    """What the e-mailed link opens: what the download is, how big, and until when the link
+    works; the button then downloads it. Opening this page discloses nothing and is not audited;
+    the download is."""
+    try:
+        link = release_link_get(token=token)
+    except ReleaseLinkUnusable as exc:
+        if str(exc) == "unknown":
+            raise Http404 from None
+        return render(request, "public/request_gone.html", {"why": str(exc)}, status=410)
+    contents = release_contents(link.request)
+    return render(
+        request,
+        "public/release.html",
+        {
+            "link": link,
+            "token": token,
+            "req": link.request,
+            "files": [{"name": name, "size": size} for name, size, _footage in contents],
+            "total": sum(size for _name, size, _footage in contents),
+            "redacted": any(f.derived_id for _n, _s, f in contents),
+        },
     )
 
 

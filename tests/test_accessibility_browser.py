@@ -4,6 +4,7 @@ screenshot of each under test-artifacts/accessibility/ (desktop 1366 wide; phone
 public pages) for a reviewer to look at. The pages are walked as their users reach them, states
 with errors included."""
 
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -18,7 +19,7 @@ from estate.services import camera_status_change
 from evidence.models import ClockSuspect
 from evidence.sample_media import make_clip
 from requests_portal.deadlines import london_date, right_of_access_due
-from requests_portal.models import AccessRequest, RequestKind, RequestStatus
+from requests_portal.models import AccessRequest, ReleaseLink, RequestKind, RequestStatus
 from requests_portal.services import request_ask_identity
 from review.services import case_add_recording, case_create, export_create, recording_flag
 from tests import factories as f
@@ -333,6 +334,14 @@ def test_the_public_pages_have_no_accessibility_problem(
     walk.visit(f"/share/{token}/", "share")
     share_revoke(link=link, actor=world["sergeant"], reason="sent to the wrong address")
     walk.visit(f"/share/{token}/", "share-withdrawn", status=410)
+    # The page an e-mailed release link opens (made here as the approval would make it).
+    ReleaseLink.objects.create(
+        request=world["request"],
+        token_hash=hashlib.sha256(b"release-for-the-walk").hexdigest(),
+        created_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(days=14),
+    )
+    walk.visit("/requests/release/release-for-the-walk/", "release")
     walk.visit("/requests/verify/not-a-token/", "verify-link-unknown", status=404)
     walk.visit("/requests/no-such-page/", "not-found", status=404)
     mail.outbox.clear()

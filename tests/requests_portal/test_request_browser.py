@@ -106,7 +106,10 @@ def test_a_request_from_the_public_to_a_redacted_download(live_server, browser_p
     assert AccessRequest.objects.get(reference=reference).status == RequestStatus.RELEASED
 
     # The requester downloads the redacted copy from the e-mailed link.
-    page.set_content(f'<a id="download" href="{_link("release")}">Download</a>')
+    # The link opens a page that says what the download is and until when it works.
+    page.goto(_link("release"))
+    assert "ZIP file" in page.inner_text("#release-details")
+    assert "The link works until" in page.inner_text("#release-details")
     with page.expect_download() as download_info:
         page.click("#download")
     archive = Path(download_info.value.path()).read_bytes()

@@ -367,7 +367,7 @@ def test_the_dashboard_counts_issued_cameras_against_target_and_exports_csv(clie
     assert response.context["page"].paginator.count == 3
     assert figures["flagged"][0]["share_percent"] == 100.0
     assert b'<svg class="chart" id="chart-rollout"' in response.content
-    assert b"Target: 270 cameras" in response.content
+    assert b"Target: 270" in response.content
     csv_text = client.get("/estate/?csv=rollout").content.decode()
     assert csv_text.splitlines()[0] == "borough,code,issued,registered,target,go_live"
     assert ",QA,3," in csv_text

@@ -508,8 +508,20 @@ def dock_detail_view(request, dock_id):
     new_key = None
     if request.method == "POST":
         if request.POST.get("action") == "rotate":
-            new_key = dock_rotate_key(dock=dock, actor=request.user)
-            messages.success(request, "New key made; the old one no longer works.")
+            # The old key stops at once: the dock uploads nothing until the new one is entered.
+            if request.POST.get("confirm") != "yes":
+                messages.error(
+                    request,
+                    "Tick the box to confirm a new key: the dock stops uploading until it is "
+                    "entered on the dock.",
+                )
+            else:
+                new_key = dock_rotate_key(dock=dock, actor=request.user)
+                messages.success(
+                    request,
+                    f"New key made for {dock}. The old one no longer works: enter this one on "
+                    "the dock now.",
+                )
         elif request.POST.get("action") == "revoke":
             reason = request.POST.get("reason", "").strip()
             if not reason:

@@ -84,7 +84,7 @@ def test_a_harrow_admin_cannot_see_or_change_camdens_officers_cameras_or_docks(c
         (f"/estate/cameras/{cam.pk}/", {"action": "status", "status": "lost", "reason": "x"}),
         (f"/estate/cameras/{cam.pk}/", {"action": "issue", "collar_number": officer.collar_number}),
         (f"/estate/docks/{dock.pk}/", {"action": "revoke", "reason": "x"}),
-        (f"/estate/docks/{dock.pk}/", {"action": "rotate"}),
+        (f"/estate/docks/{dock.pk}/", {"action": "rotate", "confirm": "yes"}),
     ]
     for url, data in attempts:
         assert client.post(url, data).status_code == 404, (url, data)
@@ -287,7 +287,14 @@ def test_a_dock_key_is_shown_once_and_can_be_rotated_and_revoked(client):
     assert key.startswith("bwvdock_") and key.encode() in page.content
     dock = Dock.objects.get(name="Custody dock 2")
     assert key.encode() not in client.get(f"/estate/docks/{dock.pk}/").content
-    rotated = client.post(f"/estate/docks/{dock.pk}/", {"action": "rotate"}).context["new_key"]
+    # A new key stops the dock until it is entered: asked to confirm first, nothing changes.
+    unconfirmed = client.post(f"/estate/docks/{dock.pk}/", {"action": "rotate"})
+    assert unconfirmed.context["new_key"] is None and b"Tick the box" in unconfirmed.content
+    dock.refresh_from_db()
+    assert dock.key_rotated_at is None
+    rotated = client.post(
+        f"/estate/docks/{dock.pk}/", {"action": "rotate", "confirm": "yes"}
+    ).context["new_key"]
     assert rotated != key
     client.post(f"/estate/docks/{dock.pk}/", {"action": "revoke", "reason": "stolen"})
     dock.refresh_from_db()

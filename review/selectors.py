@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Exists, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
 
@@ -87,9 +87,14 @@ def recording_page(
     rows = list(qs.select_related("camera", "officer", "borough").order_by(*order)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    # Which of this page's rows are flagged, asked for them alone: as an annotation of the page's
-    # query, PostgreSQL hashes every standing flag of the force before it returns a row, which at
-    # ten million recordings costs more than the page itself.
+    _mark_flagged(rows)
+    return Page(rows, _encode_cursor(rows[-1]) if more and rows else None)
+
+
+def _mark_flagged(rows: list[Recording]) -> None:
+    """Mark each row flagged or not by a standing flag, asked for these rows alone: as an
+    annotation of the rows' query, PostgreSQL hashes every standing flag of the force before it
+    returns a row, which at ten million recordings costs more than the page itself."""
     flagged = set(
         EvidenceFlag.objects.filter(
             recording_id__in=[r.pk for r in rows], lifted_at__isnull=True
@@ -97,7 +102,6 @@ def recording_page(
     )
     for row in rows:
         row.flagged = row.pk in flagged
-    return Page(rows, _encode_cursor(rows[-1]) if more and rows else None)
 
 
 def case_list_for(*, user) -> QuerySet[Case]:
@@ -189,12 +193,13 @@ def borough_recordings_for(*, user) -> QuerySet[Recording]:
 
 def recent_recordings_for(*, user, limit: int = 10) -> list[Recording]:
     """The latest footage of the user's boroughs, newest first, each marked flagged or not."""
-    return list(
+    rows = list(
         borough_recordings_for(user=user)
-        .annotate(flagged=Exists(active_flags()))
         .select_related("officer", "borough", "camera")
         .order_by("-started_at", "-id")[:limit]
     )
+    _mark_flagged(rows)
+    return rows
 
 
 def deletion_due_for(*, user, now: datetime, days: int = 3, limit: int = 10) -> dict:

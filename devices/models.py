@@ -228,7 +228,7 @@ class Dock(models.Model):
         ordering = ["borough__name", "station", "name"]
 
     def __str__(self) -> str:
-        return f"{self.station} / {self.name}"
+        return f"{self.name}, {self.station}"
 
     @property
     def audit_label(self) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from django.db.models import Count, FloatField, Q, Sum
+from django.db.models import Count, F, FloatField, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from devices.models import Camera, CameraAssignment, CameraStatus, Force
+from common.roles import Role, user_has_role
+from devices.models import Camera, CameraAssignment, CameraStatus, Force, Officer
 from devices.selectors import boroughs_for
 from evidence.models import Recording, RecordingState
 from retention.models import SweepRun
@@ -19,8 +20,10 @@ def force_camera_target() -> int:
     return Force.objects.values_list("camera_target", flat=True).first() or 0
 
 
-def estate_figures(*, user, now: datetime, undocked_days: int = 7) -> dict:
-    """Every table behind the dashboard's charts, scoped to the user's boroughs."""
+def estate_figures(*, user, now: datetime) -> dict:
+    """Every table behind the dashboard's charts, scoped to the user's boroughs, and the target
+    the viewer answers for (their borough's, or the force's for a system admin)."""
+    target, target_label = camera_target_for(user=user)
     boroughs = boroughs_for(user=user)
     london = timezone.get_default_timezone()  # London: nights and days as people here count them
     issued = dict(
@@ -103,20 +106,6 @@ def estate_figures(*, user, now: datetime, undocked_days: int = 7) -> dict:
         .annotate(n=Count("pk"))
         .order_by("borough__name")
     ]
-    cutoff = now - timedelta(days=undocked_days)
-    undocked = [
-        {
-            "serial": c.serial,
-            "borough": c.borough.name,
-            "status": c.get_status_display(),
-            "last_docked": c.last_docked_at.isoformat() if c.last_docked_at else "never",
-        }
-        for c in Camera.objects.filter(borough__in=boroughs)
-        .exclude(status__in=[CameraStatus.RETIRED, CameraStatus.LOST])
-        .filter(Q(last_docked_at__lt=cutoff) | Q(last_docked_at__isnull=True))
-        .select_related("borough")
-        .order_by("last_docked_at", "serial")[:500]
-    ]
     total_issued = sum(r["issued"] for r in rollout)
     return {
         "rollout": rollout,
@@ -125,8 +114,96 @@ def estate_figures(*, user, now: datetime, undocked_days: int = 7) -> dict:
         "flagged": flagged,
         "deletions": deletions,
         "overdue": overdue,
-        "undocked": undocked,
         "total_issued": total_issued,
-        "force_target": force_camera_target(),
+        "target": target,
+        "target_label": target_label,
+        "percent_of_target": round(100 * total_issued / target, 1) if target else 0.0,
+    }
+
+
+def undocked_cameras_for(*, user, now: datetime, days: int):
+    """Cameras of the user's boroughs in use (not in stock, retired or lost) that have not docked
+    for `days` or never have, the longest first; each annotated with `holder_id`."""
+    cameras = Camera.objects.filter(borough__in=boroughs_for(user=user)).exclude(
+        status__in=[CameraStatus.RETIRED, CameraStatus.LOST, CameraStatus.IN_STOCK]
+    )
+    return cameras_with_holder_id(
+        cameras.filter(
+            Q(last_docked_at__lt=now - timedelta(days=days)) | Q(last_docked_at__isnull=True)
+        )
+        .select_related("borough")
+        .order_by(F("last_docked_at").asc(nulls_first=True), "serial")
+    )
+
+
+def camera_target_for(*, user) -> tuple[int, str]:
+    """The roll-out target the viewer answers for and what it is: the force's for a system admin,
+    else the sum of their boroughs' (one borough for a borough admin)."""
+    if user_has_role(user, Role.SYSTEM_ADMIN):
+        return force_camera_target(), "the force's target"
+    boroughs = list(boroughs_for(user=user))
+    total = sum(b.target_cameras for b in boroughs)
+    label = f"{boroughs[0].name}'s target" if len(boroughs) == 1 else "your boroughs' target"
+    return total, label
+
+
+def cameras_with_holder_id(cameras):
+    """Cameras annotated with `holder_id`: the officer who holds each now (an open assignment;
+    for a lost camera, who had it when it was lost), or None. One subquery, no extra query."""
+    return cameras.annotate(
+        holder_id=Subquery(
+            CameraAssignment.objects.filter(camera=OuterRef("pk"), returned_at__isnull=True)
+            .order_by("-issued_at")
+            .values("officer_id")[:1]
+        )
+    )
+
+
+def attach_holders(cameras) -> list[Camera]:
+    """Gives each camera (annotated by `cameras_with_holder_id`) its `holder`, an Officer or
+    None, in one query however many cameras there are."""
+    cameras = list(cameras)
+    officers = Officer.objects.in_bulk({c.holder_id for c in cameras if c.holder_id})
+    for camera in cameras:
+        camera.holder = officers.get(camera.holder_id)
+    return cameras
+
+
+def officers_with_camera(officers):
+    """Officers annotated with the serial and id of the camera each holds now (the latest issued,
+    if more than one), or None."""
+    holding = CameraAssignment.objects.filter(
+        officer=OuterRef("pk"), returned_at__isnull=True
+    ).order_by("-issued_at")
+    return officers.annotate(
+        camera_serial=Subquery(holding.values("camera__serial")[:1]),
+        camera_id_held=Subquery(holding.values("camera_id")[:1]),
+    )
+
+
+def estate_queue_for(*, user, now: datetime, undocked_days: int = 7, limit: int = 10) -> dict:
+    """The borough admin's work queue on the home page: the roll-out against the viewer's target,
+    cameras in use that have not docked for `undocked_days`, and cameras reported lost."""
+    boroughs = boroughs_for(user=user)
+    cameras = Camera.objects.filter(borough__in=boroughs)
+    issued = CameraAssignment.objects.filter(
+        returned_at__isnull=True, camera__borough__in=boroughs
+    ).count()
+    target, target_label = camera_target_for(user=user)
+    undocked = undocked_cameras_for(user=user, now=now, days=undocked_days)
+    lost = cameras.filter(status=CameraStatus.LOST).select_related("borough")
+    return {
+        "issued": issued,
+        "target": target,
+        "target_label": target_label,
+        "percent": round(100 * issued / target) if target else 0,
         "undocked_days": undocked_days,
+        "undocked_count": undocked.count(),
+        "undocked": attach_holders(undocked[:limit]),
+        "lost_count": lost.count(),
+        "lost": attach_holders(
+            cameras_with_holder_id(lost).order_by(
+                F("status_changed_at").desc(nulls_last=True), "serial"
+            )[:limit]
+        ),
     }

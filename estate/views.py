@@ -11,15 +11,13 @@ import functools
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import F, Q
 from django.http import HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from common.auth import staff_required
-from common.charts import bar_chart
-from common.web import csv_response
+from common.web import csv_response, page_of, sort_by
 from devices.models import Borough, Camera, CameraAssignment, CameraKind, CameraStatus, Rank
 from devices.selectors import (
     boroughs_for,
@@ -48,7 +46,13 @@ from devices.services import (
     officers_import,
     unit_create,
 )
-from estate.selectors import estate_figures
+from estate.selectors import (
+    attach_holders,
+    cameras_with_holder_id,
+    estate_figures,
+    officers_with_camera,
+    undocked_cameras_for,
+)
 from estate.services import camera_status_change
 from evidence.models import IngestUpload
 from evidence.selectors import clock_correctable_get_for, clock_suspect_list_for
@@ -77,13 +81,17 @@ def _target_borough(request) -> Borough | None:
     return user_borough(request.user)
 
 
-def _csv_response(filename: str, rows: list[dict]) -> HttpResponse:
-    header = list(rows[0]) if rows else []
+def _csv_response(filename: str, rows, header: list[str] | None = None) -> HttpResponse:
+    """Rows (dicts) as CSV; `header` names the columns of a generator of rows, else the first
+    row's keys do."""
+    if header is None:
+        rows = list(rows)
+        header = list(rows[0]) if rows else []
     return csv_response(filename, header, (row.values() for row in rows))
 
 
 def _page(request, queryset, per_page=50):
-    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+    return page_of(request, queryset, per_page=per_page)
 
 
 # -- Dashboard --------------------------------------------------------------------------------------
@@ -95,47 +103,37 @@ def estate_dashboard_view(request):
         days = max(1, min(365, int(request.GET.get("days") or 7)))
     except ValueError:
         days = 7
-    figures = estate_figures(user=request.user, now=timezone.now(), undocked_days=days)
+    now = timezone.now()
+    undocked = undocked_cameras_for(user=request.user, now=now, days=days)
     table = request.GET.get("csv")
-    if table in ("rollout", "uploads", "storage", "flagged", "deletions", "overdue", "undocked"):
+    if table == "undocked":
+        return _csv_response(
+            "estate-undocked",
+            (
+                {
+                    "serial": c.serial,
+                    "borough": c.borough.name,
+                    "status": c.get_status_display(),
+                    "last_docked": c.last_docked_at.isoformat() if c.last_docked_at else "never",
+                }
+                for c in undocked.iterator(chunk_size=2000)
+            ),
+            header=["serial", "borough", "status", "last_docked"],
+        )
+    figures = estate_figures(user=request.user, now=now)
+    if table in ("rollout", "uploads", "storage", "flagged", "deletions", "overdue"):
         return _csv_response(f"estate-{table}", figures[table])
-    charts = {
-        "rollout": bar_chart(
-            [(r["code"], r["issued"]) for r in figures["rollout"]],
-            title="Cameras issued per borough against target",
-            target=max([r["target"] for r in figures["rollout"]] + [0]) or None,
-            chart_id="chart-rollout",
-        ),
-        "uploads": bar_chart(
-            [(r["day"], r["uploads"]) for r in figures["uploads"]],
-            title="Uploads per day, last 30 days",
-            chart_id="chart-uploads",
-        ),
-        "hours": bar_chart(
-            [(r["day"], r["hours"]) for r in figures["uploads"]],
-            title="Hours of footage per day",
-            unit=" h",
-            chart_id="chart-hours",
-        ),
-        "storage": bar_chart(
-            [(r["borough"], r["gib"]) for r in figures["storage"]],
-            title="Storage used",
-            unit=" GiB",
-            chart_id="chart-storage",
-        ),
-        "flagged": bar_chart(
-            [(r["borough"], r["share_percent"]) for r in figures["flagged"]],
-            title="Share of footage held",
-            unit="%",
-            chart_id="chart-flagged",
-        ),
-        "deletions": bar_chart(
-            [(r["night"], r["deleted"]) for r in figures["deletions"]],
-            title="Deletions per night",
-            chart_id="chart-deletions",
-        ),
-    }
-    return render(request, "estate/dashboard.html", {"f": figures, "charts": charts, "days": days})
+    page = _page(request, undocked)
+    return render(
+        request,
+        "estate/dashboard.html",
+        {
+            "f": figures,
+            "days": days,
+            "page": page,
+            "undocked": attach_holders(page.object_list),
+        },
+    )
 
 
 # -- Officers and units -----------------------------------------------------------------------------
@@ -162,12 +160,23 @@ def officer_list_view(request):
         )
     if request.GET.get("rank") in Rank.values:
         officers = officers.filter(rank=request.GET["rank"])
-    officers = officers.order_by("last_name", "first_name")
+    officers, sort = sort_by(
+        request,
+        officers_with_camera(officers),
+        columns={
+            "name": ("last_name", "first_name", "id"),
+            "collar": ("collar_number",),
+            "rank": ("rank", "last_name", "id"),
+            "camera": (F("camera_serial").asc(nulls_last=True), "last_name", "id"),
+        },
+        default="name",
+    )
     return render(
         request,
         "estate/officers.html",
         {
             "page": _page(request, officers),
+            "sort": sort,
             "q": q,
             "ranks": Rank.choices,
             "units": unit_list_for(user=request.user),
@@ -186,9 +195,9 @@ def officer_detail_view(request, officer_id):
         "estate/officer.html",
         {
             "officer": officer,
-            "assignments": officer.assignments.select_related("camera", "issued_by", "returned_by")[
-                :100
-            ],
+            "assignments": officer.assignments.select_related(
+                "camera", "issued_by__officer", "returned_by"
+            )[:100],
         },
     )
 
@@ -201,20 +210,26 @@ def unit_list_view(request):
             messages.error(request, "Choose a borough.")
         else:
             try:
-                unit_create(
+                unit = unit_create(
                     name=request.POST.get("name", ""),
                     borough=borough,
                     actor=request.user,
                     specialist=bool(request.POST.get("specialist")),
                 )
-                messages.success(request, "Unit added.")
+                messages.success(request, f"Unit {unit.name} added.")
             except CameraError as exc:
                 messages.error(request, str(exc))
         return redirect("estate-units")
     return render(
         request,
         "estate/units.html",
-        {"units": unit_list_for(user=request.user), "boroughs": boroughs_for(user=request.user)},
+        {
+            "page": (
+                page := _page(request, unit_list_for(user=request.user).order_by("name", "id"))
+            ),
+            "units": page,
+            "boroughs": boroughs_for(user=request.user),
+        },
     )
 
 
@@ -281,11 +296,24 @@ def camera_list_view(request):
         cameras = cameras.filter(kind=request.GET["kind"])
     if request.GET.get("pool") in ("yes", "no"):
         cameras = cameras.filter(shared_pool=request.GET["pool"] == "yes")
+    cameras, sort = sort_by(
+        request,
+        cameras_with_holder_id(cameras),
+        columns={
+            "serial": ("serial",),
+            "status": ("status", "serial"),
+            "docked": (F("last_docked_at").desc(nulls_last=True), "serial"),
+            "borough": ("borough__name", "serial"),
+        },
+        default="serial",
+    )
     return render(
         request,
         "estate/cameras.html",
         {
-            "page": _page(request, cameras.order_by("serial")),
+            "page": (page := _page(request, cameras)),
+            "cameras": attach_holders(page.object_list),
+            "sort": sort,
             "q": q,
             "report": report,
             "statuses": CameraStatus.choices,
@@ -324,7 +352,7 @@ def camera_detail_view(request, camera_id):
                     messages.success(request, f"Transferred to {officer.display_name}.")
             elif action == "return":
                 camera_return(camera=camera, actor=request.user, note=note)
-                messages.success(request, "Returned to stock.")
+                messages.success(request, f"Camera {camera.serial} returned to stock.")
             elif action == "status":
                 camera_status_change(
                     camera=camera,
@@ -332,7 +360,10 @@ def camera_detail_view(request, camera_id):
                     actor=request.user,
                     reason=request.POST.get("reason", ""),
                 )
-                messages.success(request, "Status changed.")
+                camera.refresh_from_db()
+                messages.success(
+                    request, f"Camera {camera.serial} is now {camera.get_status_display().lower()}."
+                )
             else:
                 raise CameraError("unknown action")
         except CameraError as exc:
@@ -345,10 +376,10 @@ def camera_detail_view(request, camera_id):
         {
             "camera": camera,
             "holder": holder,
-            "assignments": camera.assignments.select_related("officer", "issued_by", "returned_by")[
-                :100
-            ],
-            "changes": camera.status_changes.select_related("changed_by")[:100],
+            "assignments": camera.assignments.select_related(
+                "officer", "issued_by__officer", "returned_by"
+            )[:100],
+            "changes": camera.status_changes.select_related("changed_by__officer")[:100],
             "alerts": camera.lost_alerts.all()[:10],
             "statuses": [
                 (s, label)
@@ -361,9 +392,9 @@ def camera_detail_view(request, camera_id):
 
 @estate_required
 def alert_list_view(request):
-    return render(
-        request, "estate/alerts.html", {"alerts": lost_alert_list_for(user=request.user)[:200]}
-    )
+    alerts = lost_alert_list_for(user=request.user).select_related("raised_by__officer")
+    page = _page(request, alerts.order_by("-raised_at", "-id"))
+    return render(request, "estate/alerts.html", {"page": page, "alerts": page})
 
 
 # -- Clock-suspect recordings -----------------------------------------------------------------------
@@ -448,11 +479,23 @@ def dock_list_view(request):
                 borough=borough, station=station, name=name, actor=request.user
             )
             messages.success(request, f"Dock {dock} registered.")
+    docks, sort = sort_by(
+        request,
+        dock_list_for(user=request.user).select_related("borough"),
+        columns={
+            "station": ("station", "name", "id"),
+            "borough": ("borough__name", "station", "name", "id"),
+            "seen": (F("last_seen_at").desc(nulls_last=True), "id"),
+        },
+        default="station",
+    )
     return render(
         request,
         "estate/docks.html",
         {
-            "docks": dock_list_for(user=request.user),
+            "page": (page := _page(request, docks)),
+            "docks": page,
+            "sort": sort,
             "new_key": new_key,
             "boroughs": boroughs_for(user=request.user),
         },
@@ -465,8 +508,20 @@ def dock_detail_view(request, dock_id):
     new_key = None
     if request.method == "POST":
         if request.POST.get("action") == "rotate":
-            new_key = dock_rotate_key(dock=dock, actor=request.user)
-            messages.success(request, "New key made; the old one no longer works.")
+            # The old key stops at once: the dock uploads nothing until the new one is entered.
+            if request.POST.get("confirm") != "yes":
+                messages.error(
+                    request,
+                    "Tick the box to confirm a new key: the dock stops uploading until it is "
+                    "entered on the dock.",
+                )
+            else:
+                new_key = dock_rotate_key(dock=dock, actor=request.user)
+                messages.success(
+                    request,
+                    f"New key made for {dock}. The old one no longer works: enter this one on "
+                    "the dock now.",
+                )
         elif request.POST.get("action") == "revoke":
             reason = request.POST.get("reason", "").strip()
             if not reason:

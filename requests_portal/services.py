@@ -35,6 +35,7 @@ from requests_portal.models import (
     RequestStatus,
     RequestStep,
 )
+from requests_portal.selectors import ReleaseLinkUnusable, release_contents, release_link_get
 from retention.models import HoldSource
 from retention.services import RecordingGone, hold_place, holds_lift
 
@@ -457,31 +458,18 @@ def request_approve(*, req: AccessRequest, actor) -> str | None:
 def release_download(*, token: str, ip: str) -> tuple[AccessRequest, list]:
     """The released files for a valid link, as (name, size, chunks()) to stream; each download
     is audited per recording."""
-    link = ReleaseLink.objects.select_related("request").filter(token_hash=_hash(token)).first()
-    if link is None:
-        raise RequestError("unknown")
-    if link.revoked_at or link.expires_at < timezone.now():
-        raise RequestError("revoked" if link.revoked_at else "expired")
+    try:
+        link = release_link_get(token=token)
+    except ReleaseLinkUnusable as exc:
+        raise RequestError(str(exc)) from None
     req = link.request
     files = []
-    for f in req.footage.select_related("recording", "derived"):
-        if f.derived is not None:
-            files.append(
-                (
-                    f"{req.reference}-{f.recording_id}-redacted.mp4",
-                    f.derived.size_bytes,
-                    lambda d=f.derived: [derived_bytes(d)],
-                )
-            )
-        elif req.decision == Decision.FULL:
-            r = f.recording
-            files.append(
-                (
-                    f"{req.reference}-{f.recording_id}.mp4",
-                    r.size_bytes,
-                    lambda r=r: plaintext_range(r, 0, r.size_bytes),
-                )
-            )
+    for name, size, footage in release_contents(req):
+        if footage.derived is not None:
+            files.append((name, size, lambda d=footage.derived: [derived_bytes(d)]))
+        else:
+            r = footage.recording
+            files.append((name, size, lambda r=r: plaintext_range(r, 0, r.size_bytes)))
     with transaction.atomic():
         ReleaseLink.objects.filter(pk=link.pk).update(downloads=link.downloads + 1)
         audit_record_many(

@@ -7,7 +7,12 @@ public_urlpatterns = [
     path("sent/", views.request_sent_view, name="request-sent"),
     path("verify/<str:token>/", views.request_verify_view, name="request-verify"),
     path("status/<str:token>/", views.request_status_view, name="request-status"),
-    path("release/<str:token>/", views.release_download_view, name="request-release"),
+    path("release/<str:token>/", views.release_view, name="request-release"),
+    path(
+        "release/<str:token>/download",
+        views.release_download_view,
+        name="request-release-download",
+    ),
 ]
 
 staff_urlpatterns = [

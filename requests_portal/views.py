@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
-from django.db.models import Q
+from django.db.models import F, Q
 from django.http import Http404, HttpResponse, HttpResponseForbidden, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from common.auth import staff_required
-from common.web import client_ip
+from common.web import client_ip, page_of, sort_by
 from custody.zipstream import ZipStream
 from evidence.models import Recording
 from evidence.playback import Marker, consulted, mark_consulted, player_for
@@ -31,7 +31,10 @@ from requests_portal.deadlines import london_date
 from requests_portal.forms import RequestForm, altcha_challenge
 from requests_portal.models import Decision, IdentityDocument, RequestFootage, RequestStatus
 from requests_portal.selectors import (
+    ReleaseLinkUnusable,
     identity_document_get_for,
+    release_contents,
+    release_link_get,
     request_get_for,
     request_list_for,
 )
@@ -145,6 +148,33 @@ def request_status_view(request, token):
 
 
 @never_cache
+@require_GET
+def release_view(request, token):
+    """What the e-mailed link opens: what the download is, how big, and until when the link
+    works; the button then downloads it. Opening this page discloses nothing and is not audited;
+    the download is."""
+    try:
+        link = release_link_get(token=token)
+    except ReleaseLinkUnusable as exc:
+        if str(exc) == "unknown":
+            raise Http404 from None
+        return render(request, "public/request_gone.html", {"why": str(exc)}, status=410)
+    contents = release_contents(link.request)
+    return render(
+        request,
+        "public/release.html",
+        {
+            "link": link,
+            "token": token,
+            "req": link.request,
+            "files": [{"name": name, "size": size} for name, size, _footage in contents],
+            "total": sum(size for _name, size, _footage in contents),
+            "redacted": any(f.derived_id for _n, _s, f in contents),
+        },
+    )
+
+
+@never_cache
 def release_download_view(request, token):
     try:
         req, files = release_download(token=token, ip=client_ip(request))
@@ -169,6 +199,18 @@ def release_download_view(request, token):
 # -- Disclosure officers ----------------------------------------------------------------------------
 
 
+# What each action on a request did, for the message after it.
+DONE_WORDS = {
+    "ask_identity": "Asked the requester for proof of identity",
+    "identity_checked": "Identity check recorded",
+    "attach": "Recording attached to the request",
+    "decide": "Decision recorded",
+    "approve": "Disclosure approved",
+    "revoke_release": "Download withdrawn: the link no longer works",
+    "close": "Request closed",
+}
+
+
 def _may_disclose(user) -> bool:
     return user.has_perm("requests_portal.change_accessrequest")
 
@@ -180,13 +222,22 @@ def queue_view(request):
     requests = request_list_for(user=request.user).exclude(status=RequestStatus.UNVERIFIED)
     if request.GET.get("show") != "all":
         requests = requests.exclude(status=RequestStatus.CLOSED)
+    requests, sort = sort_by(
+        request,
+        requests.select_related("borough"),
+        columns={
+            "due": (F("due_at").asc(nulls_last=True), "created_at", "id"),
+            "reference": ("reference",),
+            "received": ("created_at", "id"),
+            "borough": ("borough__name", "due_at", "id"),
+        },
+        default="due",
+    )
+    page = page_of(request, requests)
     return render(
         request,
         "staff/disclosure_queue.html",
-        {
-            "requests": requests.select_related("borough").order_by("due_at", "created_at")[:500],
-            "today": london_date(timezone.now()),
-        },
+        {"page": page, "requests": page, "sort": sort, "today": london_date(timezone.now())},
     )
 
 
@@ -234,7 +285,11 @@ def request_detail_view(request, request_id):
                 return _play(request, req, post.get("recording"))
             else:
                 raise RequestError("unknown action")
-            messages.success(request, "Done.")
+            req.refresh_from_db()
+            messages.success(
+                request,
+                f"{DONE_WORDS[action]}. {req.reference} is now: {req.get_status_display().lower()}.",
+            )
         except RequestError as exc:
             messages.error(request, str(exc))
         return redirect("disclosure-request", request_id=req.pk)

@@ -76,3 +76,8 @@ def retention_report_for(*, user, now, days: int = 7) -> dict | None:
         "held": recordings.filter(state=RecordingState.AVAILABLE, held=True).count(),
         "stored": recordings.filter(state=RecordingState.AVAILABLE).count(),
     }
+
+
+def last_sweep_run() -> SweepRun | None:
+    """The last real run of the sweep (not a dry run), for the system admins' home page."""
+    return SweepRun.objects.filter(dry_run=False).order_by("-started_at").first()

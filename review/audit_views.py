@@ -1,23 +1,42 @@
 """Audit reports per recording, case and person: a page, or CSV with `?format=csv`.
 
 Who may read them: roles with the audit permission, each within their scope (out of scope is 404).
-The report itself (columns, CSV, page) is custody's."""
+The CSV, in the chain's codes, is custody's; the page puts the events in words (`audit_words`)."""
 
 from __future__ import annotations
 
 from django.http import Http404, HttpResponseForbidden
+from django.shortcuts import render
 
 from common.auth import staff_required
+from common.web import page_of
 from custody.models import AuditEvent
-from custody.reports import audit_report_response
+from custody.reports import audit_csv_response
 from evidence.models import Recording
 from evidence.selectors import recording_list_for
+from review.audit_words import audit_lines
 from review.selectors import (
     audit_events_for_case,
     audit_events_for_recording,
     audit_user_get_for,
     case_get_for,
 )
+
+PER_PAGE = 100
+
+
+def audit_report_response(request, *, title: str, events, filename: str):
+    """The events in chain order: in words on a page of 100, or every one in codes as CSV."""
+    if request.GET.get("format") == "csv":
+        return audit_csv_response(events=events, filename=filename)
+    page = page_of(request, events.order_by("seq"), per_page=PER_PAGE)
+    context = {
+        "title": title,
+        "page": page,
+        "events": page.object_list,
+        "lines": audit_lines(page.object_list),
+    }
+    return render(request, "staff/audit_report.html", context)
 
 
 def _may_audit(request) -> bool:

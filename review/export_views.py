@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from common.auth import staff_required
-from common.web import client_ip
+from common.web import client_ip, page_of
 from custody.services import (
     ExportError,
     ShareUnavailable,
@@ -42,8 +42,11 @@ from review.services import export_create
 def export_list_view(request):
     if not request.user.has_perm("evidence.export_recording"):
         return HttpResponseForbidden("Your role cannot export footage.")
-    exports = export_list_for(user=request.user).select_related("case", "created_by")[:200]
-    return render(request, "staff/exports.html", {"exports": exports})
+    exports = export_list_for(user=request.user).select_related(
+        "case", "created_by__officer", "borough"
+    )
+    page = page_of(request, exports.order_by("-created_at", "id"))
+    return render(request, "staff/exports.html", {"page": page, "exports": page})
 
 
 @staff_required
@@ -152,7 +155,9 @@ def export_share_revoke_view(request, export_id, share_id):
     except ExportError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Link revoked.")
+        messages.success(
+            request, f"Link for {link.recipient_email} withdrawn: it no longer opens the bundle."
+        )
     return redirect("export-detail", export_id=export.pk)
 
 

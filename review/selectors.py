@@ -10,10 +10,10 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, Q, QuerySet
+from django.db.models import Count, Exists, Q, QuerySet
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
 
@@ -87,9 +87,14 @@ def recording_page(
     rows = list(qs.select_related("camera", "officer", "borough").order_by(*order)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
-    # Which of this page's rows are flagged, asked for them alone: as an annotation of the page's
-    # query, PostgreSQL hashes every standing flag of the force before it returns a row, which at
-    # ten million recordings costs more than the page itself.
+    _mark_flagged(rows)
+    return Page(rows, _encode_cursor(rows[-1]) if more and rows else None)
+
+
+def _mark_flagged(rows: list[Recording]) -> None:
+    """Mark each row flagged or not by a standing flag, asked for these rows alone: as an
+    annotation of the rows' query, PostgreSQL hashes every standing flag of the force before it
+    returns a row, which at ten million recordings costs more than the page itself."""
     flagged = set(
         EvidenceFlag.objects.filter(
             recording_id__in=[r.pk for r in rows], lifted_at__isnull=True
@@ -97,7 +102,6 @@ def recording_page(
     )
     for row in rows:
         row.flagged = row.pk in flagged
-    return Page(rows, _encode_cursor(rows[-1]) if more and rows else None)
 
 
 def case_list_for(*, user) -> QuerySet[Case]:
@@ -264,3 +268,57 @@ def candidates_waiting_for(*, user) -> QuerySet[CaseCandidate]:
         .select_related("case", "recording__officer", "recording__camera")
         .order_by("case_id", "recording__started_at")
     )
+
+
+# -- The home page's work queue for those who review footage ----------------------------------
+
+
+def borough_recordings_for(*, user) -> QuerySet[Recording]:
+    """Stored footage of the boroughs the user works in (system admins: all). Grants to other
+    boroughs are left out: they are for one inquiry, not for the daily work of the home page."""
+    borough_ids = staff_borough_ids(user=user, with_grants=False)
+    recordings = Recording.objects.filter(state=RecordingState.AVAILABLE)
+    if borough_ids is None:
+        return recordings
+    return recordings.filter(borough_id__in=borough_ids)
+
+
+def recent_recordings_for(*, user, limit: int = 10) -> list[Recording]:
+    """The latest footage of the user's boroughs, newest first, each marked flagged or not."""
+    rows = list(
+        borough_recordings_for(user=user)
+        .select_related("officer", "borough", "camera")
+        .order_by("-started_at", "-id")[:limit]
+    )
+    _mark_flagged(rows)
+    return rows
+
+
+def deletion_due_for(*, user, now: datetime, days: int = 3, limit: int = 10) -> dict:
+    """Footage of the user's boroughs that the sweep will delete within `days` because nothing
+    holds it (no flag, case, request or legal hold): how many, and the soonest `limit`."""
+    due = borough_recordings_for(user=user).filter(
+        held=False, delete_after__gt=now, delete_after__lte=now + timedelta(days=days)
+    )
+    return {
+        "days": days,
+        "count": due.count(),
+        "recordings": list(
+            due.select_related("officer", "borough", "camera").order_by("delete_after", "id")[
+                :limit
+            ]
+        ),
+    }
+
+
+def open_cases_of(*, user, limit: int = 10) -> dict:
+    """The open cases the user opened, newest first, with how many recordings each holds."""
+    cases = case_list_for(user=user).filter(created_by_id=user.pk, closed_at__isnull=True)
+    return {
+        "count": cases.count(),
+        "cases": list(
+            cases.select_related("borough")
+            .annotate(recording_count=Count("recordings"))
+            .order_by("-created_at", "-id")[:limit]
+        ),
+    }

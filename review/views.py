@@ -10,13 +10,14 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from common.auth import staff_required
 from common.roles import Role, user_has_role
-from common.web import safe_local_path
+from common.web import page_of, safe_local_path, sort_by
 from custody.models import AuditEvent
 from devices.models import Borough
 from devices.selectors import user_borough
@@ -41,7 +42,8 @@ from evidence.services import (
     recording_consult,
     recording_still_take,
 )
-from review.models import EvidenceFlag
+from review.audit_words import audit_lines
+from review.models import EvidenceFlag, FlagKind
 from review.selectors import (
     case_decider,
     case_get_for,
@@ -114,7 +116,7 @@ def recording_detail_view(request, recording_id):
         return render(
             request, "staff/recording_purpose.html", {"recording": recording, "error": error}
         )
-    flags = list(recording.flags.select_related("flagged_by", "lifted_by"))
+    flags = list(recording.flags.select_related("flagged_by__officer", "lifted_by__officer"))
     bookmarks = list(recording.bookmarks.select_related("created_by"))
     context = {
         "recording": recording,
@@ -128,9 +130,11 @@ def recording_detail_view(request, recording_id):
         ),
         "flags": flags,
         "holds": recording.holds.filter(active=True),
-        "events": AuditEvent.objects.filter(
-            object_type="evidence.recording", object_id=str(recording.pk)
-        ).order_by("-seq")[:100],
+        "events": audit_lines(
+            AuditEvent.objects.filter(
+                object_type="evidence.recording", object_id=str(recording.pk)
+            ).order_by("-seq")[:100]
+        ),
         "can_flag": request.user.has_perm("evidence.flag_recording"),
         "can_change_cases": request.user.has_perm("review.change_case"),
         "cases": recording.cases.all(),
@@ -192,6 +196,14 @@ def recording_poster_view(request, recording_id):
     return response
 
 
+def _flag_words(flag: EvidenceFlag) -> str:
+    """ "Flagged as evidence, crime reference 1234567/26" or "Flagged for a policing purpose"."""
+    if flag.kind == FlagKind.EVIDENCE:
+        ref = f", crime reference {flag.crime_reference}" if flag.crime_reference else ""
+        return f"Flagged as evidence{ref}"
+    return f"Flagged as {flag.get_kind_display().lower()}"
+
+
 @staff_required
 @require_POST
 def recording_flag_view(request, recording_id):
@@ -199,7 +211,7 @@ def recording_flag_view(request, recording_id):
     if not request.user.has_perm("evidence.flag_recording"):
         return HttpResponseForbidden("Your role cannot flag recordings.")
     try:
-        recording_flag(
+        flag = recording_flag(
             recording=recording,
             kind=request.POST.get("kind", ""),
             actor=request.user,
@@ -209,7 +221,9 @@ def recording_flag_view(request, recording_id):
     except ReviewError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Flagged: the recording is held and will not be deleted.")
+        messages.success(
+            request, f"{_flag_words(flag)}: the recording is held and will not be deleted."
+        )
     return redirect("recording-detail", recording_id=recording.pk)
 
 
@@ -225,7 +239,11 @@ def recording_unflag_view(request, recording_id, flag_id):
     except ReviewError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Flag lifted.")
+        messages.success(
+            request,
+            f"Flag lifted ({_flag_words(flag)[len('Flagged as ') :]}). The recording is kept "
+            "only while another flag, a case or a hold keeps it.",
+        )
     return redirect("recording-detail", recording_id=recording.pk)
 
 
@@ -253,10 +271,31 @@ def case_list_view(request):
             messages.error(request, str(exc))
             return redirect("case-list")
         return redirect("case-detail", case_id=case.pk)
+    show = request.GET.get("show", "")
+    if show in ("open", "closed"):
+        cases = cases.filter(closed_at__isnull=show == "open")
+    cases, sort = sort_by(
+        request,
+        cases,
+        columns={
+            "reference": ("crime_reference", "id"),
+            "opened": ("created_at", "id"),
+            "recordings": ("n", "id"),
+            "borough": ("borough__name", "id"),
+        },
+        default="-opened",
+    )
     return render(
         request,
         "staff/cases.html",
-        {"cases": cases[:200], "can_create": can_create, "example": settings.BWV_CRIME_REF_EXAMPLE},
+        {
+            "page": (page := page_of(request, cases)),
+            "cases": page,
+            "sort": sort,
+            "show": show,
+            "can_create": can_create,
+            "example": settings.BWV_CRIME_REF_EXAMPLE,
+        },
     )
 
 
@@ -397,7 +436,18 @@ def recording_bulk_flag_view(request):
         except (ReviewError, Http404) as exc:
             refused.append(str(exc) or "not found")
     if done:
-        messages.success(request, f"Flagged {done} recording(s).")
+        kind = FlagKind(request.POST["kind"]).label.lower()
+        ref = request.POST.get("crime_reference", "").strip().upper()
+        messages.success(
+            request,
+            f"Flagged {done} recording{pluralize(done)} as {kind}"
+            + (
+                f", crime reference {ref}"
+                if ref and request.POST["kind"] == FlagKind.EVIDENCE
+                else ""
+            )
+            + ": held, and not deleted.",
+        )
     for reason in sorted(set(refused)):
         messages.error(request, f"Not flagged ({refused.count(reason)}): {reason}")
     # Back to the search the form came from: a path of this site only, never another site.
@@ -460,9 +510,12 @@ def grant_list_view(request):
         return redirect("grant-list")
     grants = BoroughAccessGrant.objects.filter(
         revoked_at__isnull=True, expires_at__gt=timezone.now()
-    ).select_related("user", "borough", "granted_by")
+    ).select_related("user__officer", "borough", "granted_by__officer")
+    page = page_of(request, grants.order_by("expires_at", "id"))
     return render(
-        request, "staff/grants.html", {"grants": grants, "boroughs": Borough.objects.all()}
+        request,
+        "staff/grants.html",
+        {"page": page, "grants": page, "boroughs": Borough.objects.all()},
     )
 
 

@@ -4,6 +4,7 @@ screenshot of each under test-artifacts/accessibility/ (desktop 1366 wide; phone
 public pages) for a reviewer to look at. The pages are walked as their users reach them, states
 with errors included."""
 
+import hashlib
 from datetime import timedelta
 
 import pytest
@@ -19,7 +20,7 @@ from evidence.incidents import Attendance, incident_record
 from evidence.models import ClockSuspect
 from evidence.sample_media import make_clip
 from requests_portal.deadlines import london_date, right_of_access_due
-from requests_portal.models import AccessRequest, RequestKind, RequestStatus
+from requests_portal.models import AccessRequest, ReleaseLink, RequestKind, RequestStatus
 from requests_portal.services import request_ask_identity
 from review.services import (
     case_add_recording,
@@ -254,6 +255,7 @@ def test_a_borough_admins_pages_have_no_accessibility_problem(
     sign_in(browser_page, live_server, world["admin"])
     page = browser_page
     walk = Walk(page, live_server.url, "borough-admin")
+    walk.visit("/", "home")
     walk.visit("/estate/", "dashboard")
     walk.visit(f"/estate/officers/{world['officer'].officer.pk}/", "officer")
     walk.visit("/estate/officers/", "officers")
@@ -287,6 +289,7 @@ def test_a_disclosure_officers_pages_have_no_accessibility_problem(
     sign_in(browser_page, live_server, officer)
     page = browser_page
     walk = Walk(page, live_server.url, "disclosure-officer")
+    walk.visit("/", "home")
     walk.visit("/disclosure/", "queue")
     walk.visit(f"/disclosure/{world['request'].pk}/", "request")
     page.click("#candidates form:has(input[value=attach]) button[type=submit]")
@@ -372,6 +375,14 @@ def test_the_public_pages_have_no_accessibility_problem(
     walk.visit(f"/share/{token}/", "share")
     share_revoke(link=link, actor=world["sergeant"], reason="sent to the wrong address")
     walk.visit(f"/share/{token}/", "share-withdrawn", status=410)
+    # The page an e-mailed release link opens (made here as the approval would make it).
+    ReleaseLink.objects.create(
+        request=world["request"],
+        token_hash=hashlib.sha256(b"release-for-the-walk").hexdigest(),
+        created_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(days=14),
+    )
+    walk.visit("/requests/release/release-for-the-walk/", "release")
     walk.visit("/requests/verify/not-a-token/", "verify-link-unknown", status=404)
     walk.visit("/requests/no-such-page/", "not-found", status=404)
     mail.outbox.clear()

@@ -1,8 +1,9 @@
-"""Keyboard only, in Chromium: staff sign in, and a member of the public sends the request form,
-with Tab, Space, the arrow keys and Enter, never the mouse. Every control is reached in the order
-it is read, and shows where the focus is."""
+"""Keyboard only, in Chromium: staff sign in, a sergeant searches, opens and flags a recording,
+and a member of the public sends the request form, with Tab, Space, the arrow keys and Enter,
+never the mouse. Every control is reached in the order it is read, and shows where the focus is."""
 
 import base64
+import re
 from datetime import timedelta
 
 import pytest
@@ -13,8 +14,9 @@ from django_otp.oath import totp
 
 from common.roles import Role
 from requests_portal.models import AccessRequest
+from review.models import EvidenceFlag
 from tests import factories as f
-from tests.browser import PASSWORD
+from tests.browser import PASSWORD, sign_in
 from tests.bwv.test_csp_browser import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -76,7 +78,7 @@ def test_staff_sign_in_with_the_keyboard_only(live_server, browser_page):
     page.wait_for_selector("#backup-codes")
     tab_to(page, "#backup-codes-continue")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#sections")
+    page.wait_for_selector("#deletion-due")  # the sergeant's home: their work queue
     assert page.url == f"{live_server.url}/"
     # The first Tab reaches the skip link, which takes the focus past the header to the content.
     page.keyboard.press("Tab")
@@ -150,3 +152,41 @@ def test_the_public_request_form_with_the_keyboard_only(live_server, browser_pag
     assert request.name == "Sam Public" and request.borough.code == "QA"
     assert request.incident_at.date() == when.date()
     assert len(mail.outbox) == 1
+
+
+def test_search_open_and_flag_a_recording_with_the_keyboard_only(live_server, browser_page):
+    sergeant = f.user(Role.CUSTODY_SERGEANT, username="sgt.flag", password=PASSWORD)
+    wanted = f.recording_row(cam=f.camera())
+    other = f.recording_row(cam=f.camera())
+    page = browser_page
+    sign_in(page, live_server, sergeant, next_path="/recordings/")  # sign-in is tested above
+    page.wait_for_selector("#search")
+
+    # Search: the camera's box, typed into, and Enter sends the filters.
+    tab_to(page, "#id_camera")
+    page.keyboard.type(wanted.camera.serial)
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"camera="))
+    assert other.camera.serial not in page.inner_text("#main-content")
+
+    # Open: the result's link, then the purpose, asked before the footage is shown.
+    tab_to(page, f"a[href='/recordings/{wanted.pk}/']")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#purpose-form")
+    tab_to(page, "#purpose")
+    page.keyboard.type("reviewing custody incident 5201234/26")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#flag-form")
+
+    # Flag: the kind (evidence is chosen first), the crime reference and the reason; Enter sends.
+    tab_to(page, "#kind", limit=120)
+    tab_to(page, "#crime_reference")
+    page.keyboard.type("5201234/26")
+    tab_to(page, "#reason")
+    page.keyboard.type("assault on arrest")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".govuk-notification-banner--success")
+    banner = page.inner_text(".govuk-notification-banner--success")
+    assert "Flagged as evidence, crime reference 5201234/26" in banner
+    flag = EvidenceFlag.objects.get(recording=wanted)
+    assert (flag.crime_reference, flag.reason) == ("5201234/26", "assault on arrest")

@@ -39,3 +39,32 @@ def minutes(duration) -> int:
     """A timedelta in whole minutes, rounded up (a lockout of 29 min 30 s is "30 minutes")."""
     seconds = duration.total_seconds() if duration else 0
     return int(-(-seconds // 60))
+
+
+@register.inclusion_tag("components/sort_header.html", takes_context=True)
+def sort_header(context, label: str, key: str, numeric: bool = False):
+    """A column header that sorts the table by `key` on the server (common.web.sort_by): a link
+    that keeps the filters, goes back to the first page, and turns the order round when the table
+    is already sorted by this column; `aria-sort` says how it is sorted now."""
+    sort = context.get("sort") or {}
+    current = sort.get("key") == key
+    descending = bool(sort.get("descending"))
+    return {
+        "request": context.get("request"),
+        "label": label,
+        "next": f"-{key}" if current and not descending else key,
+        "aria_sort": ("descending" if descending else "ascending") if current else "none",
+        "numeric": numeric,
+    }
+
+
+@register.filter
+def person(user) -> str:
+    """A member of staff by name: their rank, name and collar number when they are an officer,
+    else their full name, else their user name. Pages select the officer with the user."""
+    if user is None:
+        return ""
+    officer = getattr(user, "officer", None)
+    if officer is not None:
+        return officer.display_name
+    return user.get_full_name() or user.get_username()

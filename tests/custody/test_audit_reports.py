@@ -11,6 +11,7 @@ from evidence.services import recording_consult
 from review.services import case_add_recording, case_create
 from tests import factories as f
 from tests.bwv.test_csp import assert_nothing_inline
+from tests.html import Page
 
 pytestmark = pytest.mark.django_db
 
@@ -92,3 +93,48 @@ def test_a_user_report_shows_only_that_users_actions(client, trail):
     page = client.get(f"/audit/users/{trail['sergeant'].pk}/")
     assert {e.actor_user_id for e in page.context["events"]} == {trail["sergeant"].pk}
     assert client.get("/audit/users/999999/").status_code == 404
+
+
+def test_the_report_says_who_did_what_in_words_and_keeps_the_codes_in_the_csv(client, trail):
+    f.signed_in(client, Role.CUSTODY_SERGEANT)
+    dock, _key = f.dock()
+    audit_record(actor=dock, action="recording.ingested", obj=trail["recording"])
+    audit_record(actor="system:retention-sweep", action="hold.lifted", obj=trail["recording"])
+    url = f"/audit/recordings/{trail['recording'].pk}/"
+    text = Page(client.get(url).content).words("audit-events")
+    sergeant = trail["sergeant"].officer.display_name
+    assert f'{sergeant} viewed the recording: =HYPERLINK("http://x")' in text
+    assert "Dock, Test station uploaded the recording Harrow" in text
+    assert "The nightly retention sweep lifted a hold on the recording" in text
+    for code in ("recording.viewed", "dock:", "system:", " QA "):
+        assert code not in text
+    rows = list(csv.DictReader(io.StringIO(client.get(url + "?format=csv").content.decode())))
+    assert {r["action"] for r in rows} >= {"recording.viewed", "recording.ingested"}
+    assert f"dock:{dock.key_id}" in {r["actor"] for r in rows}
+    assert {r["borough"] for r in rows} == {"QA"}
+
+
+def test_the_report_pages_by_a_hundred_and_its_queries_do_not_grow(
+    client, trail, django_assert_max_num_queries
+):
+    f.signed_in(client, Role.CUSTODY_SERGEANT)
+    url = f"/audit/recordings/{trail['recording'].pk}/"
+    with django_assert_max_num_queries(30) as few:
+        client.get(url)
+    for n in range(150):
+        audit_record(
+            actor=f.user(Role.CUSTODY_SERGEANT) if n % 50 == 0 else trail["sergeant"],
+            action="recording.viewed",
+            obj=trail["recording"],
+            justification=f"look {n}",
+        )
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        first = client.get(url)
+    assert len(first.context["lines"]) == 100
+    assert "Events 1 to 100 of 153" in Page(first.content).words("audit-events")
+    last = client.get(url, {"page": "2"})
+    assert len(last.context["lines"]) == 53
+    assert 'rel="prev"' in last.content.decode()
+    assert (
+        len(list(csv.reader(io.StringIO(client.get(url + "?format=csv").content.decode())))) == 154
+    )

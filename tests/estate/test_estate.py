@@ -1,5 +1,6 @@
 """Borough camera administration: scope, issuing rules, lifecycle, docks, imports, dashboard."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -83,7 +84,7 @@ def test_a_harrow_admin_cannot_see_or_change_camdens_officers_cameras_or_docks(c
         (f"/estate/cameras/{cam.pk}/", {"action": "status", "status": "lost", "reason": "x"}),
         (f"/estate/cameras/{cam.pk}/", {"action": "issue", "collar_number": officer.collar_number}),
         (f"/estate/docks/{dock.pk}/", {"action": "revoke", "reason": "x"}),
-        (f"/estate/docks/{dock.pk}/", {"action": "rotate"}),
+        (f"/estate/docks/{dock.pk}/", {"action": "rotate", "confirm": "yes"}),
     ]
     for url, data in attempts:
         assert client.post(url, data).status_code == 404, (url, data)
@@ -286,7 +287,14 @@ def test_a_dock_key_is_shown_once_and_can_be_rotated_and_revoked(client):
     assert key.startswith("bwvdock_") and key.encode() in page.content
     dock = Dock.objects.get(name="Custody dock 2")
     assert key.encode() not in client.get(f"/estate/docks/{dock.pk}/").content
-    rotated = client.post(f"/estate/docks/{dock.pk}/", {"action": "rotate"}).context["new_key"]
+    # A new key stops the dock until it is entered: asked to confirm first, nothing changes.
+    unconfirmed = client.post(f"/estate/docks/{dock.pk}/", {"action": "rotate"})
+    assert unconfirmed.context["new_key"] is None and b"Tick the box" in unconfirmed.content
+    dock.refresh_from_db()
+    assert dock.key_rotated_at is None
+    rotated = client.post(
+        f"/estate/docks/{dock.pk}/", {"action": "rotate", "confirm": "yes"}
+    ).context["new_key"]
     assert rotated != key
     client.post(f"/estate/docks/{dock.pk}/", {"action": "revoke", "reason": "stolen"})
     dock.refresh_from_db()
@@ -353,16 +361,20 @@ def test_the_dashboard_counts_issued_cameras_against_target_and_exports_csv(clie
     admin = f.signed_in(client, Role.BOROUGH_ADMIN)
     for _ in range(3):
         camera_issue(camera=f.camera(), officer=f.officer(), actor=admin)
-    f.recording_row(cam=f.camera(), held=True)  # a camera in stock, never docked
+    f.recording_row(cam=f.camera(), held=True)  # a camera in stock: not in use, so not listed
+    f.force(camera_target=22_000)
     response = client.get("/estate/?days=3")
     figures = response.context["f"]
     harrow = figures["rollout"][0]
     assert (harrow["code"], harrow["issued"], harrow["target"]) == ("QA", 3, 270)
-    assert figures["total_issued"] == 3 and figures["force_target"] == 22_000
-    assert len(figures["undocked"]) == 4
+    # A borough admin answers for the borough's target, not the force's.
+    assert (figures["total_issued"], figures["target"]) == (3, 270)
+    assert "Harrow's target" in figures["target_label"]
+    assert b"22,000" not in response.content and b"22000" not in response.content
+    assert response.context["page"].paginator.count == 3
     assert figures["flagged"][0]["share_percent"] == 100.0
     assert b'<svg class="chart" id="chart-rollout"' in response.content
-    assert b"target 270" in response.content
+    assert b"Target: 270" in response.content
     csv_text = client.get("/estate/?csv=rollout").content.decode()
     assert csv_text.splitlines()[0] == "borough,code,issued,registered,target,go_live"
     assert ",QA,3," in csv_text
@@ -382,3 +394,50 @@ def test_bulk_issue_from_the_page_names_the_bad_line_and_issues_nothing(client):
     )
     assert response.status_code == 302
     assert CameraAssignment.objects.get().officer == officer
+
+
+def test_a_system_admin_sees_the_forces_target_and_every_borough(client):
+    f.signed_in(client, Role.SYSTEM_ADMIN)
+    f.force(camera_target=22_000)
+    f.issued_camera()
+    f.issued_camera(borough_code="EK")
+    response = client.get("/estate/")
+    figures = response.context["f"]
+    assert (figures["total_issued"], figures["target"]) == (2, 22_000)
+    assert figures["target_label"] == "the force's target"
+    assert {r["code"] for r in figures["rollout"]} >= {"QA", "EK"}
+    assert Page(response.content).words("total-issued") == "2 of 22,000"
+
+
+def test_the_charts_are_on_a_true_scale_with_axes_legend_and_table(client):
+    f.signed_in(client, Role.BOROUGH_ADMIN)
+    for n in range(5):
+        f.recording_row(held=n < 2)  # 2 of 5: 40 % held
+    html = client.get("/estate/").content.decode()
+    chart = html[
+        html.index('id="chart-flagged"') : html.index("</svg>", html.index('id="chart-flagged"'))
+    ]
+    # The scale of a share runs from 0 to 100 %: a 40 % bar is 40 % of the axis.
+    bar = re.search(r'<rect class="bar" x="(\d+)" y="\d+" width="([\d.]+)"', chart)
+    axis = re.search(r'<line class="axis" x1="(\d+)" x2="(\d+)" y1="(\d+)" y2="\3"', chart)
+    plot = int(axis.group(2)) - int(axis.group(1))
+    assert float(bar.group(2)) / plot == pytest.approx(0.4, abs=0.002)
+    ticks = re.findall(r'<text class="tick"[^>]*>([^<]+)</text>', chart)
+    assert ticks[0] == "0" and ticks[-1] == "100"
+    assert "Share held (%)" in chart  # the axis and its unit
+    assert '<text class="legend"' in chart
+    table = Page(html).words("chart-flagged-table")
+    assert "Harrow 40.0" in table
+
+
+def test_the_undocked_cameras_page_by_50_and_the_csv_has_them_all(client):
+    f.signed_in(client, Role.BOROUGH_ADMIN)
+    old = timezone.now() - timedelta(days=30)
+    cameras = [f.camera(status="issued", last_docked_at=old) for _ in range(55)]
+    response = client.get("/estate/")
+    assert len(response.context["undocked"]) == 50
+    assert response.context["page"].paginator.count == 55
+    assert 'rel="next"' in response.content.decode()
+    rows = client.get("/estate/?csv=undocked").content.decode().splitlines()
+    assert rows[0] == "serial,borough,status,last_docked" and len(rows) == 56
+    assert {c.serial for c in cameras} == {line.split(",")[0] for line in rows[1:]}

@@ -30,6 +30,7 @@ from requests_portal.services import (
     request_decide,
 )
 from tests import factories as f
+from tests.html import Page
 
 pytestmark = pytest.mark.django_db
 BOX = {"start": 0, "end": 10, "x": 40, "y": 40, "w": 96, "h": 64, "mode": "black"}
@@ -257,3 +258,36 @@ def test_the_queue_is_sorted_by_due_date_with_overdue_in_red(client):
     }
     overdue = 'class="govuk-tag govuk-tag--red">Overdue</strong>'
     assert overdue in rows[late.reference] and overdue not in rows[soon.reference]
+
+
+def test_the_release_link_opens_a_page_that_explains_the_download_then_downloads(
+    client, clip, django_capture_on_commit_callbacks
+):
+    first, second = f.user(Role.DISCLOSURE_OFFICER), f.user(Role.DISCLOSURE_OFFICER)
+    recording = f.ingested_recording(data=clip)
+    req = received_request(recording)
+    footage_attach(req=req, recording=recording, actor=first)
+    request_decide(req=req, actor=first, decision="full", reasons="all of it is theirs")
+    with django_capture_on_commit_callbacks(execute=True):
+        url = request_approve(req=req, actor=second)
+    path = "/" + url.split("/", 3)[3]
+    page = client.get(path)
+    assert page.status_code == 200
+    text = Page(page.content).words("release-details")
+    assert "A ZIP file of" in text and "with one video" in text
+    link = ReleaseLink.objects.get()
+    expires = timezone.localtime(link.expires_at)
+    assert f"{expires.day} {expires:%B %Y}" in Page(page.content).words("release-expires")
+    # Opening the page discloses nothing: only the download is recorded.
+    assert not AuditEvent.objects.filter(action="recording.disclosed").exists()
+    download = next(a for t, a in Page(page.content).elements if a.get("id") == "download")
+    response = client.get(download["href"])
+    assert response["Content-Type"] == "application/zip"
+    body = b"".join(response.streaming_content)
+    assert body[:2] == b"PK"
+    assert AuditEvent.objects.filter(action="recording.disclosed").count() == 1
+    ReleaseLink.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    gone = client.get(path)
+    assert gone.status_code == 410 and b"expired" in gone.content
+    assert client.get(download["href"]).status_code == 410
+    assert client.get("/requests/release/not-a-token/").status_code == 404

@@ -81,13 +81,13 @@ def test_a_request_from_the_public_to_a_redacted_download(live_server, browser_p
     staff = context.new_page()
     sign_in(staff, live_server, first, next_path="/disclosure/")
     staff.click(f"text={reference}")
-    staff.click("#candidates button[type=submit]")
+    staff.click("#candidates form:has(input[value=attach]) button[type=submit]")
     staff.click("a.redact-link")
     staff.fill(
         "#boxes", '[{"start": 0, "end": 10, "x": 40, "y": 40, "w": 96, "h": 64, "mode": "black"}]'
     )
     staff.click("#redact-form button[type=submit]")
-    staff.wait_for_selector("#footage a[href$='/derived']")
+    staff.wait_for_selector("#footage a[href*='copy=']")
     staff.select_option("#decision", "partial")
     staff.fill("#reasons", "Other people are in the footage.")
     staff.fill("#exemptions", "s.45(4)(e) protecting the rights of others")
@@ -106,7 +106,10 @@ def test_a_request_from_the_public_to_a_redacted_download(live_server, browser_p
     assert AccessRequest.objects.get(reference=reference).status == RequestStatus.RELEASED
 
     # The requester downloads the redacted copy from the e-mailed link.
-    page.set_content(f'<a id="download" href="{_link("release")}">Download</a>')
+    # The link opens a page that says what the download is and until when it works.
+    page.goto(_link("release"))
+    assert "ZIP file" in page.inner_text("#release-details")
+    assert "The link works until" in page.inner_text("#release-details")
     with page.expect_download() as download_info:
         page.click("#download")
     archive = Path(download_info.value.path()).read_bytes()

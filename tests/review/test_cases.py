@@ -98,7 +98,8 @@ def test_bulk_flag_flags_what_is_in_scope_and_says_what_was_not(client):
     )
     assert EvidenceFlag.objects.count() == 3
     assert not EvidenceFlag.objects.filter(recording=theirs).exists()
-    assert b"Flagged 3 recording(s)." in response.content and b"Not flagged (1)" in response.content
+    assert b"Flagged 3 recordings as evidence, crime reference 5201234/26" in response.content
+    assert b"Not flagged (1)" in response.content
 
 
 def test_bulk_flag_needs_the_flag_permission(client):

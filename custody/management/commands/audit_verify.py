@@ -2,11 +2,16 @@
 if anything is.
 
 python manage.py audit_verify
+
+Each run appends its outcome to the chain (`audit.verified`, with the events checked and what was
+found), so the system admins' home page shows when the chain was last verified and whether it held.
 """
 
 from django.core.management.base import BaseCommand
 
 from custody.audit import audit_verify
+from custody.selectors import VERIFIED_ACTION
+from custody.services import audit_record
 
 
 class Command(BaseCommand):
@@ -22,6 +27,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, workers: int | None, **options):
         report = audit_verify(workers=workers)
+        audit_record(
+            actor="system:audit-verify",
+            action=VERIFIED_ACTION,
+            object_type="custody.auditchain",
+            object_id=str(report.head_seq),
+            detail={
+                "ok": report.ok,
+                "events": report.events,
+                "head_seq": report.head_seq,
+                "findings": [f"{f.kind}: {f.message}" for f in report.findings][:20],
+            },
+        )
         last = report.last_checkpoint
         old = report.chain_only_checkpoints
         self.stdout.write(

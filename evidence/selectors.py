@@ -30,8 +30,15 @@ def staff_borough_ids(*, user, with_grants: bool) -> list[int] | None:
         return None
     if not user_has_role(user, *BOROUGH_ROLES):
         return []
-    ids = list(boroughs_for(user=user).values_list("pk", flat=True))
+    ids = _own_borough_ids(user=user)
     return ids + granted_borough_ids(user=user) if with_grants else ids
+
+
+def _own_borough_ids(*, user) -> list[int]:
+    """`boroughs_for`'s ids for a borough role, read off the officer record (one query, not three:
+    every Range request of the player comes through here)."""
+    officer = getattr(user, "officer", None)
+    return [officer.borough_id] if officer is not None and officer.borough_id else []
 
 
 def recording_list_for(*, user) -> QuerySet[Recording]:
@@ -49,11 +56,13 @@ def recording_list_for(*, user) -> QuerySet[Recording]:
 
 def granted_borough_ids(*, user) -> list[int]:
     """Other boroughs the user may see now through an unexpired, unrevoked grant."""
+    return list(_current_grants(user=user).values_list("borough_id", flat=True))
+
+
+def _current_grants(*, user) -> QuerySet[BoroughAccessGrant]:
     now = timezone.now()
-    return list(
-        BoroughAccessGrant.objects.filter(
-            user=user, revoked_at__isnull=True, starts_at__lte=now, expires_at__gt=now
-        ).values_list("borough_id", flat=True)
+    return BoroughAccessGrant.objects.filter(
+        user=user, revoked_at__isnull=True, starts_at__lte=now, expires_at__gt=now
     )
 
 
@@ -64,7 +73,7 @@ def recording_get_for(*, user, recording_id) -> Recording:
     except ValueError:
         raise Http404 from None
     recording = (
-        recording_list_for(user=user)
+        _recording_scope_for_one(user=user)
         .filter(pk=pk, state=RecordingState.AVAILABLE)
         .select_related("camera", "officer", "borough", "dock")
         .first()
@@ -72,6 +81,20 @@ def recording_get_for(*, user, recording_id) -> Recording:
     if recording is None:
         raise Http404
     return recording
+
+
+def _recording_scope_for_one(*, user) -> QuerySet[Recording]:
+    """`recording_list_for`'s scope, with the grants asked for inside the same query. The player
+    fetches one recording per Range request, found by its primary key, so the planner has no
+    borough index to walk and a subquery costs nothing, whereas a separate query is a round trip."""
+    if user_has_role(user, Role.SYSTEM_ADMIN):
+        return Recording.objects.all()
+    own = _own_borough_ids(user=user) if user_has_role(user, *BOROUGH_ROLES) else []
+    if not own:  # an officer, a borough role without a borough, anyone else: the list's own rules
+        return recording_list_for(user=user)
+    return Recording.objects.filter(
+        Q(borough_id__in=own) | Q(borough_id__in=_current_grants(user=user).values("borough_id"))
+    )
 
 
 def clock_suspect_list_for(*, user) -> QuerySet[Recording]:

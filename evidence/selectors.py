@@ -14,6 +14,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from common.roles import Role, user_has_role
+from devices.models import Officer
 from devices.selectors import boroughs_for
 from devices.services import CameraFootage
 from evidence.models import BoroughAccessGrant, IngestUpload, Recording, RecordingState
@@ -84,16 +85,19 @@ def recording_get_for(*, user, recording_id) -> Recording:
 
 
 def _recording_scope_for_one(*, user) -> QuerySet[Recording]:
-    """`recording_list_for`'s scope, with the grants asked for inside the same query. The player
-    fetches one recording per Range request, found by its primary key, so the planner has no
-    borough index to walk and a subquery costs nothing, whereas a separate query is a round trip."""
+    """`recording_list_for`'s scope as one query: the borough of a borough role's officer record and
+    its current grants are asked for inside the recording's own query. The player fetches one
+    recording per Range request, found by its primary key, so the planner has no borough index to
+    walk and subqueries cost nothing, whereas separate queries are round trips. For a borough role
+    it is the list's scope exactly: its officer's borough (an officer's borough is never null) and
+    its grants; without an officer record, its grants alone."""
     if user_has_role(user, Role.SYSTEM_ADMIN):
         return Recording.objects.all()
-    own = _own_borough_ids(user=user) if user_has_role(user, *BOROUGH_ROLES) else []
-    if not own:  # an officer, a borough role without a borough, anyone else: the list's own rules
+    if not user_has_role(user, *BOROUGH_ROLES):  # an officer, anyone else: the list's own rules
         return recording_list_for(user=user)
     return Recording.objects.filter(
-        Q(borough_id__in=own) | Q(borough_id__in=_current_grants(user=user).values("borough_id"))
+        Q(borough_id__in=Officer.objects.filter(user=user).values("borough_id"))
+        | Q(borough_id__in=_current_grants(user=user).values("borough_id"))
     )
 
 

@@ -107,14 +107,14 @@ def test_range_requests_return_exactly_those_bytes(client, recording, clip, head
 def test_a_range_request_costs_a_fixed_few_queries(
     client, recording, clip, django_assert_num_queries
 ):
-    # The player sends a Range request at every seek: session, user, second factor, role, officer,
-    # the recording with its scope and grants in one query, and the idle timeout's session save
-    # (a savepoint and its release around the update). Never a query per segment nor an audit
-    # write once the consultation is recorded.
+    # The player sends a Range request at every seek: session, user, second factor, role, and the
+    # recording with its scope (officer's borough, grants) in one query, plus the idle timeout's
+    # session save (a savepoint and its release around the update). Never a query per segment
+    # nor an audit write once the consultation is recorded.
     f.signed_in(client, Role.CUSTODY_SERGEANT)
     _open(client, recording)
     for header in ("bytes=0-", f"bytes={len(clip) // 2}-{len(clip) // 2 + 99}"):
-        with django_assert_num_queries(9):
+        with django_assert_num_queries(8):
             response = client.get(f"/recordings/{recording.pk}/media", HTTP_RANGE=header)
             assert response.status_code == 206 and b"".join(response.streaming_content)
 

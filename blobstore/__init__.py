@@ -26,8 +26,12 @@ class BlobStore:
     def check(self) -> None: ...
     def put(self, key: str, data: bytes) -> None: ...
     def get(self, key: str) -> bytes: ...
-    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
-        """Yield the bytes [start, end) of an object."""
+    def read_range(
+        self, key: str, start: int, end: int, *, chunk_size: int = 1 << 20
+    ) -> Iterator[bytes]:
+        """Yield the bytes [start, end) of an object, in chunks of `chunk_size` bytes (the last may
+        be shorter): a reader that needs a whole unit to go on asks for that unit, and is not kept
+        waiting for bytes beyond it."""
         raise NotImplementedError
 
     def size(self, key: str) -> int | None: ...
@@ -83,7 +87,9 @@ class LocalBlobStore(BlobStore):
         except FileNotFoundError:
             raise KeyError(key) from None
 
-    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+    def read_range(
+        self, key: str, start: int, end: int, *, chunk_size: int = 1 << 20
+    ) -> Iterator[bytes]:
         try:
             f = open(self._path(key), "rb")
         except FileNotFoundError:
@@ -92,7 +98,7 @@ class LocalBlobStore(BlobStore):
             f.seek(start)
             remaining = end - start
             while remaining > 0:
-                chunk = f.read(min(remaining, 1 << 20))
+                chunk = f.read(min(remaining, chunk_size))
                 if not chunk:
                     break
                 remaining -= len(chunk)
@@ -198,12 +204,14 @@ class S3BlobStore(BlobStore):
     def get(self, key: str) -> bytes:
         return self._call(self.client.get_object, Key=key)["Body"].read()
 
-    def read_range(self, key: str, start: int, end: int) -> Iterator[bytes]:
+    def read_range(
+        self, key: str, start: int, end: int, *, chunk_size: int = 1 << 20
+    ) -> Iterator[bytes]:
         if end <= start:
             return
         body = self._call(self.client.get_object, Key=key, Range=f"bytes={start}-{end - 1}")["Body"]
         try:
-            yield from body.iter_chunks(1 << 20)
+            yield from body.iter_chunks(chunk_size)
         finally:
             body.close()
 

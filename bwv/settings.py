@@ -419,6 +419,10 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 SESSION_COOKIE_AGE = env_int("BWV_SESSION_IDLE_SECONDS", 30 * 60)
 SESSION_SAVE_EVERY_REQUEST = True  # the session age is an idle timeout, not a fixed lifetime
+# ...whose refresh is written at most this often when nothing else in the session changed, not on
+# every Range request of the player: a session may end this much sooner, never later.
+SESSION_ENGINE = "common.sessions"
+BWV_SESSION_REFRESH_SECONDS = env_int("BWV_SESSION_REFRESH_SECONDS", 60)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True

@@ -51,7 +51,10 @@ def plaintext_range(
     span_start, span_end = cipher.sealed_span(first, last, length)
     buf = bytearray()
     index = first
-    for chunk in blob_store().read_range(recording.storage_key, span_start, span_end):
+    # Chunks of exactly one sealed segment: a segment is opened (and its plaintext sent) as soon as
+    # its last byte is in, without waiting for the bytes of the next one to fill a larger read.
+    chunks = blob_store().read_range(recording.storage_key, span_start, span_end, chunk_size=sealed)
+    for chunk in chunks:
         buf += chunk
         while index <= last:
             need = sealed if index < final_index else (length - index * seg) + (sealed - seg)

@@ -104,6 +104,21 @@ def test_range_requests_return_exactly_those_bytes(client, recording, clip, head
     assert response["Accept-Ranges"] == "bytes"
 
 
+def test_a_range_request_costs_a_fixed_few_queries(
+    client, recording, clip, django_assert_num_queries
+):
+    # The player sends a Range request at every seek: session, user, second factor, role, and the
+    # recording with its scope (officer's borough, grants) in one query; the idle timeout's session
+    # refresh is written at most once a minute (common/sessions.py), not here. Never a query per
+    # segment nor an audit write once the consultation is recorded.
+    f.signed_in(client, Role.CUSTODY_SERGEANT)
+    _open(client, recording)
+    for header in ("bytes=0-", f"bytes={len(clip) // 2}-{len(clip) // 2 + 99}"):
+        with django_assert_num_queries(5):
+            response = client.get(f"/recordings/{recording.pk}/media", HTTP_RANGE=header)
+            assert response.status_code == 206 and b"".join(response.streaming_content)
+
+
 def test_an_unsatisfiable_range_is_416(client, recording, clip):
     f.signed_in(client, Role.CUSTODY_SERGEANT)
     _open(client, recording)

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 
 from django.urls import reverse
 
-from common.roles import ROLE_PERMISSIONS, Role, user_roles
-
-BOROUGH_ROLES = {Role.CUSTODY_SERGEANT, Role.BOROUGH_ADMIN, Role.DISCLOSURE_OFFICER}
+from common.roles import BOROUGH_ROLES, ROLE_PERMISSIONS, Role, user_roles
 
 
 @dataclass(frozen=True)
@@ -61,7 +59,7 @@ SECTIONS = (
         "Retention",
         "retention-report",
         ("/retention/",),
-        roles=frozenset(BOROUGH_ROLES),
+        roles=BOROUGH_ROLES,
     ),
     Section(
         "estate",

@@ -17,6 +17,9 @@ class Role(models.TextChoices):
     SYSTEM_ADMIN = "system_admin", "System admin"
 
 
+# The roles whose work is one borough's (their officer record's borough, and grants to others).
+BOROUGH_ROLES = frozenset({Role.CUSTODY_SERGEANT, Role.BOROUGH_ADMIN, Role.DISCLOSURE_OFFICER})
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.OFFICER: ["evidence.view_recording"],
     Role.CUSTODY_SERGEANT: [

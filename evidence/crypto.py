@@ -85,7 +85,7 @@ class SegmentCipher:
 
     def seal(self, index: int, plaintext: bytes, *, last: bool) -> bytes:
         nonce = os.urandom(NONCE)
-        return nonce + AESGCM(self.key).encrypt(nonce, plaintext, self._aad(index, last))
+        return nonce + self._aead.encrypt(nonce, plaintext, self._aad(index, last))
 
     def seal_into(self, index: int, plaintext, *, last: bool, out: memoryview) -> int:
         """Seal a segment into `out` (at least len(plaintext) + OVERHEAD bytes of a writable
@@ -116,7 +116,7 @@ class SegmentCipher:
 
     def open(self, index: int, sealed: bytes, *, last: bool) -> bytes:
         try:
-            return AESGCM(self.key).decrypt(sealed[:NONCE], sealed[NONCE:], self._aad(index, last))
+            return self._aead.decrypt(sealed[:NONCE], sealed[NONCE:], self._aad(index, last))
         except InvalidTag:
             raise TamperedError(
                 f"segment {index} of {self.object_id} failed authentication"

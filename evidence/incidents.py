@@ -219,14 +219,10 @@ def recording_tag_incidents(*, recording: Recording, actor) -> int:
     if recording.officer_id is None:
         return 0
     _lock_officers([recording.officer_id])
-    have = set(recording.incident_tags.values_list("incident_id", flat=True))
-    borough = _BoroughRef(
-        Borough.objects.values_list("code", flat=True).get(pk=recording.borough_id)
-    )
+    # A recording ingest has just made has no tags yet, and _tags_add skips any already there.
     rows = [
-        (recording.pk, incident_id, borough.code, reference)
+        (recording.pk, incident_id, recording.borough.code, reference)
         for incident_id, reference in _incidents_for(recording)
-        if incident_id not in have
     ]
     return _tags_add(rows, actor=actor, now=timezone.now())
 

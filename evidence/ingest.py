@@ -510,8 +510,9 @@ class _PartWriter:
 class _Sealer:
     """The part being filled: the plaintext of its current segment, in a buffer the body is read
     into, and the segments before it, sealed into the part buffer that goes to storage as it is.
-    Every byte is copied once, from the socket into the segment's buffer; hashing and sealing read
-    it there."""
+    The body is read into the segment's buffer (straight in where the stream has `readinto`;
+    Django's request stream has not, so there each read is one bytes object copied in); hashing and
+    sealing read it there."""
 
     def __init__(self, writer: _PartWriter, *, part_start: int, length: int):
         self.writer = writer

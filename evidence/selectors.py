@@ -13,13 +13,11 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from common.roles import Role, user_has_role
+from common.roles import BOROUGH_ROLES, Role, user_has_role
 from devices.models import Officer
 from devices.selectors import boroughs_for
 from devices.services import CameraFootage
 from evidence.models import BoroughAccessGrant, IngestUpload, Recording, RecordingState
-
-BOROUGH_ROLES = (Role.CUSTODY_SERGEANT, Role.BOROUGH_ADMIN, Role.DISCLOSURE_OFFICER)
 
 
 def staff_borough_ids(*, user, with_grants: bool) -> list[int] | None:

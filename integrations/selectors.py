@@ -18,6 +18,7 @@ from integrations.models import (
 )
 from review.models import EvidenceFlag, FlagKind
 from review.selectors import cases_in_charge_for
+from review.services import CrimeReferenceError, crime_reference_validate
 
 
 def _client_recordings(system: ConnectedSystem) -> QuerySet[Recording]:
@@ -51,7 +52,11 @@ def client_incident_recordings(*, system: ConnectedSystem, reference: str) -> Qu
 
 def client_case_recordings(*, system: ConnectedSystem, crime_reference: str):
     """The footage on the case of a crime report of the client's boroughs, or 404."""
-    reports = CrimeReport.objects.filter(crime_reference=crime_reference.strip().upper())
+    try:
+        crime_reference = crime_reference_validate(crime_reference)
+    except CrimeReferenceError:
+        raise Http404 from None
+    reports = CrimeReport.objects.filter(crime_reference=crime_reference)
     allowed = system.borough_ids()
     if allowed is not None:
         reports = reports.filter(borough_id__in=allowed)

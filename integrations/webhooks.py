@@ -78,10 +78,10 @@ def _cursor() -> WebhookCursor:
     return cursor
 
 
-def _payload(event: AuditEvent, event_type: str, delivery_id: uuid.UUID) -> dict:
+def _payload(event: AuditEvent, event_type: str, recording: Recording | None) -> dict:
+    """What every subscriber is sent of an event (each delivery adds its own id)."""
     detail = event.detail
     payload = {
-        "id": str(delivery_id),
         "event": event_type,
         "sequence": event.seq,
         "occurred_at": event.at.isoformat(),
@@ -89,9 +89,6 @@ def _payload(event: AuditEvent, event_type: str, delivery_id: uuid.UUID) -> dict
         "actor": event.actor_label,
         "recording": {"id": event.object_id},
     }
-    recording = (
-        Recording.objects.filter(pk=event.object_id).select_related("officer", "camera").first()
-    )
     if recording is not None:
         payload["recording"].update(
             {
@@ -150,15 +147,25 @@ def outbox_collect(*, limit: int = BATCH) -> set[tuple[int, str]]:
     subscribers = list(WebhookSubscriber.objects.filter(active=True).prefetch_related("boroughs"))
     for subscriber in subscribers:
         subscriber.borough_codes = {b.code for b in subscriber.boroughs.all()}
+    # The events' recordings in one query, and each event's payload built once for all subscribers.
+    recordings = {
+        str(pk): recording
+        for pk, recording in Recording.objects.select_related("officer", "camera")
+        .in_bulk({event.object_id for event in events})
+        .items()
+    }
     now = timezone.now()
     deliveries, streams = [], set()
     for event in events:
         event_type = EVENTS[event.action]
+        payload = None
         for subscriber in subscribers:
             if not _wants(subscriber, event, event_type):
                 continue
             delivery_id = uuid.uuid4()
             key = _ordering_key(event)
+            if payload is None:
+                payload = _payload(event, event_type, recordings.get(event.object_id))
             deliveries.append(
                 WebhookDelivery(
                     id=delivery_id,
@@ -166,7 +173,7 @@ def outbox_collect(*, limit: int = BATCH) -> set[tuple[int, str]]:
                     event_seq=event.seq,
                     event=event_type,
                     ordering_key=key,
-                    payload=_payload(event, event_type, delivery_id),
+                    payload={"id": str(delivery_id), **payload},
                     next_attempt_at=now,
                     created_at=now,
                 )

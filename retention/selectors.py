@@ -9,9 +9,9 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from common.roles import Role, user_has_role
+from common.roles import BOROUGH_ROLES, Role, user_has_role
 from evidence.models import RecordingState
-from evidence.selectors import BOROUGH_ROLES, recording_list_for
+from evidence.selectors import recording_list_for
 from retention.models import RetentionPolicy, SweepRun
 
 WINDOW_LISTED = 20
@@ -70,7 +70,7 @@ def retention_report_for(*, user, now, days: int = 7) -> dict | None:
         ),
         "runs": runs,
         # The last real run (not a dry run), shown on its own when it did not finish its work.
-        "last_run": next((run for run in runs if not run.dry_run), None),
+        "last_run": last_sweep_run(),
         "due": list(due),
         "overdue": overdue,
         "held": recordings.filter(state=RecordingState.AVAILABLE, held=True).count(),

@@ -120,14 +120,7 @@ def recording_detail_view(request, recording_id):
     bookmarks = list(recording.bookmarks.select_related("created_by"))
     context = {
         "recording": recording,
-        "player": player_for(
-            recording,
-            element_id="player",
-            src=reverse("recording-media", args=[recording.pk]),
-            poster=reverse("recording-poster", args=[recording.pk]) if recording.poster_key else "",
-            still_url=reverse("recording-still", args=[recording.pk]),
-            markers=recording_markers(recording, bookmarks=bookmarks, flags=flags),
-        ),
+        "player": _staff_player(recording, bookmarks=bookmarks, flags=flags),
         "flags": flags,
         "holds": recording.holds.filter(active=True),
         "events": audit_lines(
@@ -299,21 +292,25 @@ def case_list_view(request):
     )
 
 
+def _staff_player(recording, *, bookmarks, flags) -> dict:
+    """The player of a recording on a staff page: its footage, poster and still endpoints, and its
+    bookmarks and flags on the timeline."""
+    return player_for(
+        recording,
+        element_id="player",
+        src=reverse("recording-media", args=[recording.pk]),
+        poster=reverse("recording-poster", args=[recording.pk]) if recording.poster_key else "",
+        still_url=reverse("recording-still", args=[recording.pk]),
+        markers=recording_markers(recording, bookmarks=bookmarks, flags=flags),
+    )
+
+
 def _case_player(request, recordings) -> tuple[object, dict] | tuple[None, None]:
     """The recording chosen with ?play= and its player, once its opening has been recorded."""
     chosen = next((r for r in recordings if str(r.pk) == request.GET.get("play")), None)
     if chosen is None or not consulted(request, chosen):
         return None, None
-    return chosen, player_for(
-        chosen,
-        element_id="player",
-        src=reverse("recording-media", args=[chosen.pk]),
-        poster=reverse("recording-poster", args=[chosen.pk]) if chosen.poster_key else "",
-        still_url=reverse("recording-still", args=[chosen.pk]),
-        markers=recording_markers(
-            chosen, bookmarks=chosen.bookmarks.all(), flags=chosen.flags.all()
-        ),
-    )
+    return chosen, _staff_player(chosen, bookmarks=chosen.bookmarks.all(), flags=chosen.flags.all())
 
 
 def _case_page(request, case, *, close_error: str = "", status: int = 200):

@@ -174,7 +174,7 @@ def share_view(request, token):
     except ShareUnavailable as exc:
         return _share_gone(request, str(exc))
     export = link.export
-    recordings = list(export.recordings.select_related("camera").order_by("started_at"))
+    recordings = list(export.recordings.select_related("camera").order_by("started_at", "id"))
     # The recording chosen with ?play= (the first by default) plays in the page.
     playing = next((r for r in recordings if str(r.pk) == request.GET.get("play")), None)
     playing = playing or (recordings[0] if recordings else None)

@@ -189,7 +189,7 @@ def _disclosed() -> list:
 def test_a_shared_recording_plays_by_range_and_each_is_audited_once(shared, small_clip):
     token, (first, second) = shared["token"], shared["recordings"]
     outsider = Client()  # no account: the link's secret is the key
-    page = outsider.get(f"/share/{token}/")
+    page = outsider.get(f"/share/{token}/?play={first.pk}")
     assert f'src="/share/{token}/recordings/{first.pk}/media"'.encode() in page.content
     assert not _disclosed()  # the page alone plays nothing
     url = f"/share/{token}/recordings/{first.pk}/media"

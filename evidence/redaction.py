@@ -12,7 +12,9 @@ Guarantees:
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import math
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -30,7 +32,13 @@ from evidence.crypto import new_data_key, open_blob, seal_blob, unwrap_data_key,
 from evidence.media import PlaintextReader
 from evidence.models import DerivedRecording, Recording
 
-MODES = ("black", "pixelate")
+MODES = ("black", "pixelate", "blur")
+# Bounds on a specification, so a hostile or broken editor cannot make rendering unbounded: a
+# tracked box carries a keyframe every few frames of a long clip.
+MAX_BOXES = 200
+MAX_MUTES = 200
+MAX_KEYFRAMES_PER_BOX = 5000
+MAX_KEYFRAMES = 20000
 
 
 class RedactionError(Exception):
@@ -38,68 +46,163 @@ class RedactionError(Exception):
 
 
 @dataclass(frozen=True)
-class Box:
-    start: float
-    end: float
+class Keyframe:
+    """Where a box is at one moment of the clip (seconds; pixels of the picture)."""
+
+    t: float
     x: int
     y: int
     w: int
     h: int
+
+
+@dataclass(frozen=True)
+class Box:
+    """A redacted region from `start` to `end` (seconds). Its place moves between its keyframes
+    (linearly, a straight line from one to the next); before its first keyframe and after its last
+    it stays where that keyframe puts it. A box drawn once is a box with one keyframe."""
+
+    start: float
+    end: float
+    keyframes: tuple[Keyframe, ...]
     mode: str = "black"
+
+    def rect_at(self, t: float) -> tuple[int, int, int, int] | None:
+        """(x, y, w, h) of the box at time `t`, or None outside [start, end). An interpolated
+        rectangle is rounded outwards: it never covers less than the straight line between the
+        keyframes does."""
+        if not self.start <= t < self.end:
+            return None
+        frames = self.keyframes
+        if t <= frames[0].t:
+            k = frames[0]
+            return k.x, k.y, k.w, k.h
+        if t >= frames[-1].t:
+            k = frames[-1]
+            return k.x, k.y, k.w, k.h
+        i = bisect.bisect_right([k.t for k in frames], t)
+        a, b = frames[i - 1], frames[i]
+        f = (t - a.t) / (b.t - a.t)
+        left, top = a.x + (b.x - a.x) * f, a.y + (b.y - a.y) * f
+        right = a.x + a.w + (b.x + b.w - a.x - a.w) * f
+        bottom = a.y + a.h + (b.y + b.h - a.y - a.h) * f
+        x, y = math.floor(left), math.floor(top)
+        return x, y, math.ceil(right) - x, math.ceil(bottom) - y
+
+    def as_dict(self) -> dict:
+        """The box as it is stored in a redaction's specification and audit event."""
+        return {
+            "start": self.start,
+            "end": self.end,
+            "mode": self.mode,
+            "keyframes": [k.__dict__ for k in self.keyframes],
+        }
+
+
+def _keyframes(b: dict, width: int, height: int) -> tuple[Keyframe, ...]:
+    """A box's keyframes: its `keyframes` list, or (the one-place form) its own x, y, w, h at its
+    start. Sorted by time; two at the same time are refused."""
+    raw = b["keyframes"] if "keyframes" in b else [{**b, "t": b["start"]}]
+    if not isinstance(raw, list) or not raw:
+        raise RedactionError("a box needs at least one keyframe")
+    if len(raw) > MAX_KEYFRAMES_PER_BOX:
+        raise RedactionError(f"a box has at most {MAX_KEYFRAMES_PER_BOX} keyframes")
+    frames = []
+    for k in raw:
+        try:
+            frame = Keyframe(float(k["t"]), int(k["x"]), int(k["y"]), int(k["w"]), int(k["h"]))
+        except (KeyError, TypeError, ValueError):
+            raise RedactionError("each keyframe needs t, x, y, w and h") from None
+        if not math.isfinite(frame.t) or frame.t < 0:
+            raise RedactionError("a keyframe's time is a number of seconds from the clip's start")
+        if frame.w <= 0 or frame.h <= 0 or frame.x < 0 or frame.y < 0:
+            raise RedactionError("a box needs a positive size inside the picture")
+        if frame.x + frame.w > width or frame.y + frame.h > height:
+            raise RedactionError(f"a box goes outside the {width}x{height} picture")
+        frames.append(frame)
+    frames.sort(key=lambda k: k.t)
+    if any(a.t == b.t for a, b in zip(frames, frames[1:], strict=False)):
+        raise RedactionError("a box has two keyframes at the same time")
+    return tuple(frames)
 
 
 def parse_spec(*, boxes: list[dict], mutes: list[dict], width: int, height: int, duration: float):
-    """Check a redaction specification against the clip; returns (boxes, mutes)."""
+    """Check a redaction specification against the clip; returns (boxes, mutes).
+
+    A box is `{"start", "end", "mode", "keyframes": [{"t", "x", "y", "w", "h"}, ...]}`, or the
+    one-place form `{"start", "end", "x", "y", "w", "h", "mode"}`; a muted range is
+    `{"start", "end"}`. Times are seconds from the clip's start; mode is black, pixelate or blur."""
+    if not isinstance(boxes, list) or not isinstance(mutes, list):
+        raise RedactionError("boxes and muted ranges are lists")
     if not boxes and not mutes:
         raise RedactionError("a redaction needs at least one box or one muted range")
-    if len(boxes) > 200 or len(mutes) > 200:
-        raise RedactionError("at most 200 boxes and 200 muted ranges")
-    out = []
+    if len(boxes) > MAX_BOXES or len(mutes) > MAX_MUTES:
+        raise RedactionError(f"at most {MAX_BOXES} boxes and {MAX_MUTES} muted ranges")
+    out, total = [], 0
     for b in boxes:
+        if not isinstance(b, dict):
+            raise RedactionError("each box is an object with its times and place")
         try:
-            box = Box(
-                float(b["start"]),
-                float(b["end"]),
-                int(b["x"]),
-                int(b["y"]),
-                int(b["w"]),
-                int(b["h"]),
-                b.get("mode", "black"),
-            )
+            start, end = float(b["start"]), float(b["end"])
         except (KeyError, TypeError, ValueError):
             raise RedactionError("each box needs start, end, x, y, w and h") from None
-        if box.mode not in MODES:
-            raise RedactionError(f"a box is blacked out or pixelated, not {box.mode!r}")
-        if not (0 <= box.start < box.end) or box.start > duration:
+        mode = b.get("mode", "black")
+        if mode not in MODES:
+            raise RedactionError(f"a box is blacked out, pixelated or blurred, not {mode!r}")
+        if not (math.isfinite(start) and math.isfinite(end)):
             raise RedactionError("a box's time range must be within the clip, start before end")
-        if box.w <= 0 or box.h <= 0 or box.x < 0 or box.y < 0:
-            raise RedactionError("a box needs a positive size inside the picture")
-        if box.x + box.w > width or box.y + box.h > height:
-            raise RedactionError(f"a box goes outside the {width}x{height} picture")
-        out.append(box)
+        if not (0 <= start < end) or start > duration:
+            raise RedactionError("a box's time range must be within the clip, start before end")
+        frames = _keyframes(b, width, height)
+        total += len(frames)
+        if total > MAX_KEYFRAMES:
+            raise RedactionError(f"at most {MAX_KEYFRAMES} keyframes in one redaction")
+        out.append(Box(start, end, frames, mode))
     ranges = []
     for m in mutes:
         try:
             start, end = float(m["start"]), float(m["end"])
         except (KeyError, TypeError, ValueError):
             raise RedactionError("each muted range needs start and end in seconds") from None
-        if not 0 <= start < end:
+        if not (math.isfinite(start) and math.isfinite(end)) or not 0 <= start < end:
             raise RedactionError("a muted range must start before it ends")
         ranges.append((start, end))
     return out, ranges
 
 
-def _apply(image: np.ndarray, t: float, boxes: list[Box]) -> np.ndarray:
+def _blur(region: np.ndarray) -> None:
+    """Beyond recognition, not a soft focus: averaged down to blocks of about 12 pixels (as
+    pixelation does), then smoothed so the blocks do not show."""
+    import cv2  # loaded only where a blur is drawn
+
+    h, w = region.shape[:2]
+    small = cv2.resize(region, (max(1, w // 12), max(1, h // 12)), interpolation=cv2.INTER_AREA)
+    big = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    k = max(3, (min(w, h) // 4) | 1)
+    region[:] = cv2.GaussianBlur(big, (k, k), 0)
+
+
+def apply_boxes(image: np.ndarray, t: float, boxes: list[Box]) -> np.ndarray:
+    """Draw the boxes active at time `t` onto an RGB frame (in place; returned for chaining)."""
+    height, width = image.shape[:2]
     for b in boxes:
-        if b.start <= t < b.end:
-            region = image[b.y : b.y + b.h, b.x : b.x + b.w]
-            if b.mode == "black":
-                region[:] = 0
-            else:  # pixelate into 16-pixel blocks: averages, not recoverable detail
-                for by in range(0, b.h, 16):
-                    for bx in range(0, b.w, 16):
-                        block = region[by : by + 16, bx : bx + 16]
-                        block[:] = block.reshape(-1, block.shape[-1]).mean(axis=0)
+        rect = b.rect_at(t)
+        if rect is None:
+            continue
+        x, y, w, h = rect
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        region = image[y0:y1, x0:x1]
+        if b.mode == "black":
+            region[:] = 0
+        elif b.mode == "blur":
+            _blur(region)
+        else:  # pixelate into 16-pixel blocks: averages, not recoverable detail
+            for by in range(0, y1 - y0, 16):
+                for bx in range(0, x1 - x0, 16):
+                    block = region[by : by + 16, bx : bx + 16]
+                    block[:] = block.reshape(-1, block.shape[-1]).mean(axis=0)
     return image
 
 
@@ -136,7 +239,7 @@ def render_redaction(source: Path, dest: Path, boxes: list[Box], mutes) -> None:
             for frame in packet.decode():
                 t = float(frame.pts * frame.time_base) if frame.pts is not None else 0.0
                 if packet.stream.type == "video":
-                    image = _apply(frame.to_ndarray(format="rgb24"), t, boxes)
+                    image = apply_boxes(frame.to_ndarray(format="rgb24"), t, boxes)
                     new = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
                         format="yuv420p"
                     )
@@ -194,7 +297,7 @@ def redaction_create(
         storage_key, seal_blob(key, object_id=derived_id, purpose="derived", data=data)
     )
     spec = {
-        "boxes": [b.__dict__ for b in parsed],
+        "boxes": [b.as_dict() for b in parsed],
         "mutes": [list(r) for r in ranges],
         "original_sha256": recording.sha256,
     }

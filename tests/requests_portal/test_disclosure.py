@@ -115,7 +115,10 @@ def test_a_redacted_copy_differs_from_the_original_in_the_box_only(clip):
         mask[40 - 8 : 104 + 8, 40 - 8 : 136 + 8] = False  # chroma bleeds a few pixels at the edge
         assert np.abs(a[mask] - b[mask]).mean() < 3.0  # elsewhere the same picture
     event = AuditEvent.objects.get(action="recording.redacted")
-    assert event.detail["derived"] == str(derived.id) and event.detail["boxes"][0]["w"] == 96
+    assert (
+        event.detail["derived"] == str(derived.id)
+        and event.detail["boxes"][0]["keyframes"][0]["w"] == 96
+    )
 
 
 def test_a_redaction_outside_the_picture_or_without_boxes_is_refused(clip):

@@ -60,6 +60,7 @@ function setUp(root) {
 
   root.querySelector("[data-multicam-fallback]").hidden = true;
   bar.hidden = false;
+  root.querySelector("[data-multicam-note]").hidden = false;
   seekBar.max = String(span);
 
   const length = (x) =>
@@ -69,10 +70,12 @@ function setUp(root) {
   const covers = (x) => time >= x.offset && time - x.offset < length(x);
   const wallAt = (seconds) => WALL.format(new Date(origin + seconds * 1000));
 
-  function note(x, status) {
+  function note(x, wanted) {
+    const status = x.video.error ? "failed" : wanted;
     if (x.status === status) return;
     x.status = status;
-    if (status === "waiting") x.note.textContent = `Not started yet: starts at ${wallAt(x.offset)}`;
+    if (status === "failed") x.note.textContent = "This recording could not be loaded: open it on its own";
+    else if (status === "waiting") x.note.textContent = `Not started yet: starts at ${wallAt(x.offset)}`;
     else if (status === "ended") x.note.textContent = `Ended at ${wallAt(x.offset + length(x))}`;
     else x.note.textContent = "";
     x.tile.classList.toggle("bwv-multicam__tile--idle", status !== "playing");
@@ -131,9 +134,12 @@ function setUp(root) {
     const elapsed = (now - last) / 1000;
     last = now;
     if (playing) {
-      const moving = tiles.filter((x) => covers(x) && !x.video.seeking);
-      const leader = moving.find((x) => !x.video.paused && x.video.readyState >= 3);
-      const loading = tiles.some((x) => covers(x) && (x.video.seeking || x.video.readyState < 3));
+      // A video that cannot play (its footage failed to load) neither leads nor holds the clock.
+      const live = tiles.filter((x) => covers(x) && !x.video.error);
+      const leader = live.find(
+        (x) => !x.video.paused && !x.video.seeking && x.video.readyState >= 2,
+      );
+      const loading = live.some((x) => x.video.seeking || x.video.readyState < 2);
       if (leader) {
         // The leader runs at the chosen speed; the others follow it.
         setPlaybackRate(leader, rate);
@@ -267,6 +273,7 @@ function setUp(root) {
       true,
     );
     x.video.addEventListener("loadedmetadata", () => sync(true));
+    x.video.addEventListener("error", () => sync(false));
   }
 
   root.bwvMulticam = {

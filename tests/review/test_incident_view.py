@@ -5,6 +5,8 @@ what it selects, and each recording it opens audited as a consultation."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from common.roles import Role
@@ -250,3 +252,24 @@ def test_an_incident_with_no_footage_says_so(client):
     f.signed_in(client, Role.CUSTODY_SERGEANT, "QA")
     response = client.get(f"/incidents/{incident.pk}/together")
     assert response.status_code == 200 and b'id="no-footage"' in response.content
+
+
+def test_the_queries_do_not_grow_with_the_recordings_shown(client):
+    anchor = _row()
+    f.signed_in(client, Role.CUSTODY_SERGEANT, "QA")
+    path = f"/recordings/{anchor.pk}/together"
+    counts = []
+    for more in (1, 4):
+        for n in range(more):
+            _row(start=n + 1, officer=f.officer(borough_code="QA"))
+        ids = [
+            str(r.pk)
+            for r in recording_overlaps_for(
+                user=f.user(Role.SYSTEM_ADMIN), recording=anchor, within_metres=500
+            )
+        ]
+        client.post(path, {"purpose": "5201234/26", "recording": ids})
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(path).content.count(b"<video ") == len(ids)
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts

@@ -198,6 +198,30 @@ function setUp(root) {
     return true;
   }
 
+  // The player's shortcuts, for all of them: in any player, and on the shared bar.
+  function onKey(event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    if (!PLAYER_KEYS.has(event.key)) return;
+    const onControl = event.target.tagName === "BUTTON" || event.target.tagName === "SUMMARY";
+    if (event.key === " " && onControl) return; // space presses the focused button
+    const key = event.key.toLowerCase();
+    if (key === " ") toggle();
+    else if (key === "k") pause();
+    else if (key === "l") {
+      if (!playing) play();
+      else setRate(RATES[Math.min(RATES.indexOf(rate) + 1, RATES.length - 1)] || 1);
+    } else if (key === "j") {
+      if (rate > 1) setRate(RATES[RATES.indexOf(rate) - 1] || 1);
+      else seek(time - 5);
+    } else if (key === "arrowleft") seek(time - 5);
+    else if (key === "arrowright") seek(time + 5);
+    else if (key === "," || key === "<") step(-1);
+    else step(1);
+    event.preventDefault();
+    event.stopPropagation();
+  }
+
+  bar.addEventListener("keydown", onKey);
   root.querySelectorAll("[data-multicam-action]").forEach((button) => {
     button.addEventListener("click", () => act(button.dataset.multicamAction));
   });
@@ -247,31 +271,7 @@ function setUp(root) {
     );
     // The speed changes that keep it in step are not the speed chosen: its menu keeps that one.
     x.player.addEventListener("ratechange", (event) => event.stopPropagation(), true);
-    x.player.addEventListener(
-      "keydown",
-      (event) => {
-        if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
-        if (!PLAYER_KEYS.has(event.key)) return;
-        const onControl = event.target.tagName === "BUTTON" || event.target.tagName === "SUMMARY";
-        if (event.key === " " && onControl) return;
-        const key = event.key.toLowerCase();
-        if (key === " ") toggle();
-        else if (key === "k") pause();
-        else if (key === "l") {
-          if (!playing) play();
-          else setRate(RATES[Math.min(RATES.indexOf(rate) + 1, RATES.length - 1)] || 1);
-        } else if (key === "j") {
-          if (rate > 1) setRate(RATES[RATES.indexOf(rate) - 1] || 1);
-          else seek(time - 5);
-        } else if (key === "arrowleft") seek(time - 5);
-        else if (key === "arrowright") seek(time + 5);
-        else if (key === "," || key === "<") step(-1);
-        else step(1);
-        event.preventDefault();
-        event.stopPropagation();
-      },
-      true,
-    );
+    x.player.addEventListener("keydown", onKey, true);
     x.video.addEventListener("loadedmetadata", () => sync(true));
     x.video.addEventListener("error", () => sync(false));
   }

@@ -74,6 +74,7 @@ def test_two_recordings_play_in_step_on_one_timeline(live_server, browser_page):
     )
 
     sign_in(page, live_server, sergeant, next_path=f"/recordings/{first.pk}/together")
+    assert axe_violations(page) == []  # the question of the purpose
     page.fill("#purpose", "5201234/26 fight outside the station")
     page.click("#purpose-form button[type=submit]")
     page.wait_for_selector("[data-multicam-bar]:not([hidden])")
@@ -128,6 +129,13 @@ def test_two_recordings_play_in_step_on_one_timeline(live_server, browser_page):
     assert page.evaluate("[1, 2].every(n => document.getElementById('player-' + n).paused)")
     assert a - b == pytest.approx(APART, abs=FRAME), (a, b)
     assert _clock(page) == pytest.approx(a, abs=FRAME)
+    # A player's shortcut too: full stop, one frame on, for both.
+    page.focus("#player-1")
+    page.keyboard.press("Period")
+    _settled(page)
+    a2, b2 = _times(page)
+    assert a2 == pytest.approx((round(a * FPS) + 1) / FPS, abs=1e-3)
+    assert a2 - b2 == pytest.approx(APART, abs=1e-3)
 
     # Past the first one's end: it says it has ended, the second goes on.
     _shared_seek(page, 9.0)

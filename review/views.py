@@ -599,10 +599,14 @@ def _together_page(request, recordings, *, anchor, caption: str, back: tuple[str
     """Asks once for the purpose of opening the footage not yet opened in this session (one
     consultation recorded for each recording), then plays them side by side. The form names the
     recordings it opens, and only those are recorded: one that appeared since is asked for again."""
-    shown, more = (
-        recordings[: settings.BWV_INCIDENT_VIEW_MAX],
-        recordings[settings.BWV_INCIDENT_VIEW_MAX :],
-    )
+    shown = recordings[: settings.BWV_INCIDENT_VIEW_MAX]
+    if anchor is not None and anchor not in shown:
+        # Too many of the same time: the recording itself, and those that started nearest it.
+        nearest = sorted(
+            recordings, key=lambda r: (r.pk != anchor.pk, abs(r.started_at - anchor.started_at))
+        )
+        shown = [r for r in recordings if r in nearest[: settings.BWV_INCIDENT_VIEW_MAX]]
+    more = [r for r in recordings if r not in shown]
     unopened = [r for r in shown if not consulted(request, r)]
     error = None
     if request.method == "POST":

@@ -273,3 +273,22 @@ def test_the_queries_do_not_grow_with_the_recordings_shown(client):
             assert client.get(path).content.count(b"<video ") == len(ids)
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
+
+
+def test_when_too_many_overlap_the_recording_itself_is_among_those_played(client, settings):
+    settings.BWV_INCIDENT_VIEW_MAX = 2
+    early = [_row(start=-50 + n, seconds=200) for n in range(3)]
+    anchor = _row(start=0)
+    near = _row(start=2)
+    f.signed_in(client, Role.CUSTODY_SERGEANT, "QA")
+    path = f"/recordings/{anchor.pk}/together"
+    body = client.get(path).content.decode()
+    assert f'value="{anchor.pk}"' in body and f'value="{near.pk}"' in body
+    client.post(path, {"purpose": "5201234/26", "recording": [str(anchor.pk), str(near.pk)]})
+    body = client.get(path).content.decode()
+    assert body.count("<video ") == 2
+    assert f'src="/recordings/{anchor.pk}/media"' in body
+    assert f'src="/recordings/{near.pk}/media"' in body
+    # The others are listed, each a link to its own page, and were not opened.
+    for r in early:
+        assert f'href="/recordings/{r.pk}/"' in body and not _viewed(r).exists()

@@ -73,16 +73,21 @@ def test_where_both_know_their_place_only_nearby_footage_is_shown():
     near = _row(start=5, gps_lat=51.5830, gps_lon=-0.3420)  # about 270 m north
     far = _row(start=5, gps_lat=51.5900, gps_lon=-0.3420)  # about 1 km north
     east = _row(start=5, gps_lat=51.5806, gps_lon=-0.3350)  # about 480 m east
+    # About 400 m north and 400 m east: inside a 500 m square around it, but 560 m away.
+    corner = _row(start=5, gps_lat=51.5842, gps_lon=-0.3362)
     unknown = _row(start=5)  # no position: the place cannot rule it out
     assert 250 < metres_apart(harrow, (51.5830, -0.3420)) < 290
+    assert 540 < metres_apart(harrow, (51.5842, -0.3362)) < 580
     sergeant = f.user(Role.CUSTODY_SERGEANT, borough_code="QA")
     found = recording_overlaps_for(user=sergeant, recording=anchor, within_metres=500)
     assert set(found) == {anchor, near, east, unknown}
     found = recording_overlaps_for(user=sergeant, recording=anchor, within_metres=300)
     assert set(found) == {anchor, near, unknown}
     # A clip without a position is shown everything of its time, whatever their place.
+    found = recording_overlaps_for(user=sergeant, recording=anchor, within_metres=600)
+    assert set(found) == {anchor, near, east, corner, unknown}
     found = recording_overlaps_for(user=sergeant, recording=unknown, within_metres=300)
-    assert set(found) == {anchor, near, far, east, unknown}
+    assert set(found) == {anchor, near, far, east, corner, unknown}
 
 
 @pytest.mark.parametrize(

@@ -310,6 +310,12 @@ BWV_INCIDENT_TAG_MARGIN_MINUTES = max(0, env_int("BWV_INCIDENT_TAG_MARGIN_MINUTE
 # The force's choice: footage a crime report's incidents offer to its case waits for the officer
 # in the case to confirm it as evidence (0), or is flagged as evidence and added at once (1).
 BWV_CASE_CANDIDATES_AUTO_FLAG = env_bool("BWV_CASE_CANDIDATES_AUTO_FLAG")
+# The incident view plays a recording beside the footage of its borough recorded at the same time;
+# where both clips carry GPS, only those recorded within this many metres of each other (clips
+# without a position are kept: the place cannot rule them out). At most BWV_INCIDENT_VIEW_MAX
+# play together; the rest are listed with links.
+BWV_INCIDENT_VIEW_DISTANCE_METRES = max(0, env_int("BWV_INCIDENT_VIEW_DISTANCE_METRES", 500))
+BWV_INCIDENT_VIEW_MAX = max(2, env_int("BWV_INCIDENT_VIEW_MAX", 6))
 # The largest body a connected system may send in one call.
 BWV_INTEGRATION_MAX_BYTES = env_int("BWV_INTEGRATION_MAX_BYTES", 256 * 1024)
 # Outbound webhooks: the first wait after a failed delivery, doubled after each failure up to the

@@ -93,7 +93,7 @@ def _writer(k: int, n: int, chain_only: bool, start_event, done_queue) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from custody.audit import _body_around_seq
+    from custody.audit import _bodies_around_seq
     from custody.services import audit_record
 
     connection.ensure_connection()
@@ -101,7 +101,7 @@ def _writer(k: int, n: int, chain_only: bool, start_event, done_queue) -> None:
     t0 = time.perf_counter()
     for i in range(n):
         if chain_only:
-            before, after = _body_around_seq(at=timezone.now(), entry=_entry(k, i))
+            ((before, after),) = _bodies_around_seq(at=timezone.now(), entries=[_entry(k, i)])
             with connection.cursor() as cursor:
                 cursor.execute(_CHAIN_ONLY_SQL, {"before": before, "after": after})
                 cursor.fetchone()

@@ -265,12 +265,14 @@ def _copy_rows(cursor, rows: list[tuple], nodes: list[tuple]) -> list[AuditEvent
     COPY needs only the INSERT privilege the application's role has, and fires the same
     constraints; the ids are read back by sequence number, in one indexed range."""
     raw = cursor.cursor  # psycopg's own cursor, for COPY
-    with raw.copy(f"COPY {_EVENT_TABLE} (seq, prev_hash, hash, body) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-    with raw.copy(f'COPY {_NODE_TABLE} (level, "index", hash) FROM STDIN') as copy:
-        for node in nodes:
-            copy.write_row(node)
+    # Django's error classes, as for any other statement (an IntegrityError stays one).
+    with connection.wrap_database_errors:
+        with raw.copy(f"COPY {_EVENT_TABLE} (seq, prev_hash, hash, body) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        with raw.copy(f'COPY {_NODE_TABLE} (level, "index", hash) FROM STDIN') as copy:
+            for node in nodes:
+                copy.write_row(node)
     cursor.execute(
         f"SELECT id FROM {_EVENT_TABLE} WHERE seq >= %s AND seq <= %s ORDER BY seq",  # noqa: S608
         [rows[0][0], rows[-1][0]],

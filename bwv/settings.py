@@ -205,6 +205,22 @@ DATABASES = {
 }
 if env_secret("DATABASE_PASSWORD"):
     DATABASES["default"]["PASSWORD"] = env_secret("DATABASE_PASSWORD")
+# A persistent connection belongs to its thread: a server that runs each request in a new thread
+# (Django's threaded server, some ASGI set-ups) opens a connection per request, several
+# milliseconds each, which a player's stream of Range requests pays again and again. With
+# BWV_DB_POOL_SIZE (PostgreSQL only) a process keeps up to that many connections in a psycopg
+# pool shared by its threads instead; pooled connections are not persistent ones, so CONN_MAX_AGE
+# is 0 then. gunicorn's threads live as long as their worker and keep their connections anyway.
+DB_POOL_SIZE = env_int("BWV_DB_POOL_SIZE", 0)
+if DB_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_SIZE,
+        # A request that finds every connection busy waits this long, then fails (a 503 from
+        # DatabaseUnavailableMiddleware), rather than queueing for ever.
+        "timeout": 10,
+    }
 if EMBEDDED_DB:
     # Web, worker and beat share one SQLite file: WAL lets readers and the writer overlap, and the
     # timeout makes a writer wait for the lock instead of failing at once.

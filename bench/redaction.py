@@ -95,7 +95,9 @@ def main() -> None:
             results.append(result)
     growth = results[-1]["peak_rss_mib"] - results[0]["peak_rss_mib"]
     ratio = results[-1]["peak_rss_mib"] / results[0]["peak_rss_mib"]
-    print(json.dumps({"results": results, "growth_mib": round(growth, 1), "ratio": round(ratio, 3)}))
+    print(
+        json.dumps({"results": results, "growth_mib": round(growth, 1), "ratio": round(ratio, 3)})
+    )
 
 
 if __name__ == "__main__":

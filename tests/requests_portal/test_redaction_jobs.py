@@ -81,7 +81,9 @@ def test_the_page_queues_the_copy_and_the_task_makes_it_after_commit(
     footage.refresh_from_db()
     assert footage.derived is None  # nothing rendered in the web request
     asked = AuditEvent.objects.get(action="recording.redaction_requested")
-    assert asked.actor == officer.get_username() and "a bystander's face" in asked.justification
+    assert (
+        asked.actor_label == officer.get_username() and "a bystander's face" in asked.justification
+    )
     page = client.get(f"/disclosure/{footage.request_id}/")
     assert b'data-redaction-job="' in page.content and b"Refresh to see progress" in page.content
     assert b"js/redaction.js" in page.content

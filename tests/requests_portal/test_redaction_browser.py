@@ -34,7 +34,9 @@ def test_the_request_page_follows_the_jobs_progress_then_lists_the_faces_found(
         requested_at=timezone.now(),
         purpose="x",
     )
-    page = browser_page
+    # A context of its own, without the fixture's CSP bypass: the polling must work under the
+    # site's strict policy.
+    page = browser_page.context.browser.new_context().new_page()
     page.set_viewport_size({"width": 1366, "height": 900})
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)

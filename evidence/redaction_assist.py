@@ -157,7 +157,7 @@ def track_box(
 ) -> list[dict]:
     """Follow the region `rect` (x, y, w, h) from the frame shown at `t` to `until`; the keyframes
     `{"t", "x", "y", "w", "h"}` every `every_frames` frames and at the last frame before `until`,
-    each kept inside the picture. The first keyframe (at `t`) is the one given."""
+    each kept inside the picture. The place at `t` is the one given, so it is not among them."""
     import cv2  # start-up cost, as in _tracker
 
     start = _check_time(recording, t, "tracking's start")

@@ -7,6 +7,7 @@
 const MODES = { black: "Blacked out", pixelate: "Pixelated", blur: "Blurred" };
 const MIN_SIZE = 4; // pixels of the picture: a smaller drag is a click, not a box
 const HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
+const ROW = 22; // pixels: one row of the timeline's lanes
 
 function clamp(value, low, high) {
   return Math.min(Math.max(value, low), high);
@@ -242,8 +243,10 @@ function setUp(editor) {
       : "No box selected.";
   }
 
-  function range(lane, start, end, className, text, onSelect) {
+  // One row of a lane per range, so that ranges at the same times are all seen and selectable.
+  function range(lane, start, end, className, text, onSelect, row = 0) {
     const button = document.createElement("button");
+    button.style.top = `${2 + row * ROW}px`;
     button.type = "button";
     button.className = `bwv-redact__range ${className}`;
     const end_ = duration() || end;
@@ -295,14 +298,22 @@ function setUp(editor) {
         `bwv-redact__range--box${index === selected ? " bwv-redact__range--selected" : ""}`,
         `${label(box, index)}: select it`,
         () => select(index, true),
+        index,
       );
       bar.dataset.boxRange = String(index);
     });
     proposals.forEach((p, index) => {
-      range(lanes.boxes, p.start, p.end, "bwv-redact__range--proposal", `Proposed face ${index + 1}`, () =>
-        seekTo(p.start),
+      range(
+        lanes.boxes,
+        p.start,
+        p.end,
+        "bwv-redact__range--proposal",
+        `Proposed face ${index + 1}`,
+        () => seekTo(p.start),
+        boxes.length + index,
       );
     });
+    lanes.boxes.style.height = `${Math.max(1, boxes.length + proposals.length) * ROW + 2}px`;
     lists.mutes.replaceChildren();
     lanes.mutes.replaceChildren();
     mutes.forEach((m, index) => {
@@ -329,11 +340,18 @@ function setUp(editor) {
       });
       item.append(go, remove);
       lists.mutes.append(item);
-      range(lanes.mutes, m.start, m.end, "bwv-redact__range--mute", text, () => seekTo(m.start));
+      range(lanes.mutes, m.start, m.end, "bwv-redact__range--mute", text, () => seekTo(m.start), index);
     });
+    lanes.mutes.style.height = `${Math.max(1, mutes.length + (muteStart === null ? 0 : 1)) * ROW + 2}px`;
     if (muteStart !== null) {
-      range(lanes.mutes, muteStart, Math.max(muteStart, video.currentTime), "bwv-redact__range--pending", "Muted range being set", () =>
-        seekTo(muteStart),
+      range(
+        lanes.mutes,
+        muteStart,
+        Math.max(muteStart, video.currentTime),
+        "bwv-redact__range--pending",
+        "Muted range being set",
+        () => seekTo(muteStart),
+        mutes.length,
       );
     }
     lists.proposals.replaceChildren();
@@ -574,7 +592,8 @@ function setUp(editor) {
   layer.addEventListener("pointerdown", (event) => {
     if (event.button !== 0) return;
     event.preventDefault();
-    layer.focus();
+    // Scrolling now would move the picture under the pointer in the middle of the drag.
+    layer.focus({ preventScroll: true });
     video.pause();
     const at = toPicture(event);
     const handle = event.target.dataset.handle;
@@ -718,17 +737,27 @@ function setUp(editor) {
   new ResizeObserver(fitLayer).observe(video);
   window.addEventListener("resize", fitLayer);
 
-  // What the fields hold already (a proposal, or what was sent with an error) is where we start.
-  try {
-    boxes = (JSON.parse(boxesField.value || "[]") || []).map(normalise).filter(Boolean);
-    mutes = (JSON.parse(mutesField.value || "[]") || [])
-      .map((m) => ({ start: Number(m.start), end: Number(m.end) }))
-      .filter((m) => Number.isFinite(m.start) && Number.isFinite(m.end));
-  } catch {
-    say("The boxes sent before were not valid JSON; start again here.");
+  // What the fields hold (a proposal, or what was sent with an error) is what the editor shows;
+  // the JSON typed into them, when they are shown, is loaded again.
+  function load() {
+    try {
+      const rawBoxes = JSON.parse(boxesField.value || "[]");
+      const rawMutes = JSON.parse(mutesField.value || "[]");
+      boxes = (Array.isArray(rawBoxes) ? rawBoxes : []).map(normalise).filter(Boolean);
+      mutes = (Array.isArray(rawMutes) ? rawMutes : [])
+        .map((m) => ({ start: Number(m?.start), end: Number(m?.end) }))
+        .filter((m) => Number.isFinite(m.start) && Number.isFinite(m.end));
+      selected = Math.min(selected, boxes.length - 1);
+      render();
+    } catch {
+      say("The boxes in the JSON fields are not valid JSON: the editor kept what it had.");
+    }
   }
+  load();
+  [boxesField, mutesField].forEach((field) => field.addEventListener("change", load));
   form.addEventListener("submit", save);
-  document.querySelector("[data-redact-json]").hidden = true;
+  // The fields stay shown when the server refused them, beside the error that names them.
+  document.querySelector("[data-redact-json]").hidden = !boxesField.hasAttribute("aria-invalid");
   document.querySelectorAll("[data-redact-nojs]").forEach((el) => {
     el.hidden = true;
   });

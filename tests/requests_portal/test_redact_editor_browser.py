@@ -68,6 +68,7 @@ def to_page(page, x: float, y: float) -> tuple[float, float]:
 
 
 def drag(page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    page.locator(".bwv-redact__layer").scroll_into_view_if_needed()
     page.mouse.move(*to_page(page, *start))
     page.mouse.down()
     page.mouse.move(*to_page(page, *end), steps=8)

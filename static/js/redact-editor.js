@@ -198,43 +198,39 @@ function setUp(editor) {
     return `Box ${index + 1}, ${MODES[box.mode].toLowerCase()}, ${seconds(box.start)} to ${seconds(box.end)}, ${kf} place${kf === 1 ? "" : "s"}`;
   }
 
+  function outline(className, rect, tagText) {
+    const el = document.createElement("div");
+    el.className = className;
+    place(el, rect);
+    const tag = document.createElement("span");
+    tag.className = "bwv-redact__tag";
+    tag.textContent = tagText;
+    el.append(tag);
+    layer.append(el);
+    return el;
+  }
+
   function drawLayer() {
     const t = video.currentTime;
     layer.replaceChildren();
     boxes.forEach((box, index) => {
       const rect = rectAt(box, t);
       if (!rect) return;
-      const el = document.createElement("div");
-      el.className = `bwv-redact__box bwv-redact__box--${box.mode}`;
-      if (index === selected) el.classList.add("bwv-redact__box--selected");
+      const here = index === selected;
+      const kind = `bwv-redact__box bwv-redact__box--${box.mode}${here ? " bwv-redact__box--selected" : ""}`;
+      const el = outline(kind, rect, String(index + 1));
       el.dataset.box = String(index);
-      place(el, rect);
-      const tag = document.createElement("span");
-      tag.className = "bwv-redact__tag";
-      tag.textContent = String(index + 1);
-      el.append(tag);
-      if (index === selected) {
-        HANDLES.forEach((h) => {
-          const handle = document.createElement("span");
-          handle.className = `bwv-redact__handle bwv-redact__handle--${h}`;
-          handle.dataset.handle = h;
-          el.append(handle);
-        });
-      }
-      layer.append(el);
+      if (!here) return;
+      HANDLES.forEach((h) => {
+        const handle = document.createElement("span");
+        handle.className = `bwv-redact__handle bwv-redact__handle--${h}`;
+        handle.dataset.handle = h;
+        el.append(handle);
+      });
     });
     proposals.forEach((p, index) => {
       const rect = rectAt(p, t);
-      if (!rect) return;
-      const el = document.createElement("div");
-      el.className = "bwv-redact__proposal";
-      el.dataset.proposal = String(index);
-      place(el, rect);
-      const tag = document.createElement("span");
-      tag.className = "bwv-redact__tag";
-      tag.textContent = `Face ${index + 1}?`;
-      el.append(tag);
-      layer.append(el);
+      if (rect) outline("bwv-redact__proposal", rect, `Face ${index + 1}?`).dataset.proposal = String(index);
     });
     const box = boxes[selected];
     const rect = box && rectAt(box, t);
@@ -243,23 +239,43 @@ function setUp(editor) {
       : "No box selected.";
   }
 
+  // A button of the lists or the timeline; `more` is read by screen readers only.
+  function button(className, text, onClick, more = "") {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = className;
+    b.textContent = text;
+    if (more) {
+      const hidden = document.createElement("span");
+      hidden.className = "govuk-visually-hidden";
+      hidden.textContent = more;
+      b.append(hidden);
+    }
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function item(list, ...buttons) {
+    const li = document.createElement("li");
+    li.className = "bwv-redact__item";
+    li.append(...buttons);
+    list.append(li);
+    return li;
+  }
+
+  const PICK = "govuk-button govuk-button--secondary bwv-redact__pick";
+  const WARN = "govuk-button govuk-button--warning";
+
   // One row of a lane per range, so that ranges at the same times are all seen and selectable.
-  function range(lane, start, end, className, text, onSelect, row = 0) {
-    const button = document.createElement("button");
-    button.style.top = `${2 + row * ROW}px`;
-    button.type = "button";
-    button.className = `bwv-redact__range ${className}`;
-    const end_ = duration() || end;
-    button.style.left = `${clamp((start / end_) * 100, 0, 100)}%`;
-    button.style.width = `${clamp(((Math.min(end, end_) - start) / end_) * 100, 0.5, 100)}%`;
-    button.title = text;
-    const hidden = document.createElement("span");
-    hidden.className = "govuk-visually-hidden";
-    hidden.textContent = text;
-    button.append(hidden);
-    button.addEventListener("click", onSelect);
-    lane.append(button);
-    return button;
+  function range(lane, start, end, className, text, onSelect, row) {
+    const b = button(`bwv-redact__range ${className}`, "", onSelect, text);
+    const whole = duration() || end;
+    b.style.top = `${2 + row * ROW}px`;
+    b.style.left = `${clamp((start / whole) * 100, 0, 100)}%`;
+    b.style.width = `${clamp(((Math.min(end, whole) - start) / whole) * 100, 0.5, 100)}%`;
+    b.title = text;
+    lane.append(b);
+    return b;
   }
 
   function seekTo(t) {
@@ -268,130 +284,68 @@ function setUp(editor) {
   }
 
   function renderLists() {
-    lists.boxes.replaceChildren();
-    lanes.boxes.replaceChildren();
+    Object.values(lists).forEach((list) => list.replaceChildren());
+    Object.values(lanes).forEach((lane) => lane.replaceChildren());
     boxes.forEach((box, index) => {
-      const item = document.createElement("li");
-      item.className = "bwv-redact__item";
-      if (index === selected) item.classList.add("bwv-redact__item--selected");
-      const pick = document.createElement("button");
-      pick.type = "button";
-      pick.className = "govuk-button govuk-button--secondary bwv-redact__pick";
-      pick.setAttribute("aria-pressed", String(index === selected));
-      pick.textContent = label(box, index);
-      pick.addEventListener("click", () => select(index, true));
-      const remove = document.createElement("button");
-      remove.type = "button";
-      remove.className = "govuk-button govuk-button--warning bwv-redact__remove";
-      remove.textContent = "Delete";
-      const hidden = document.createElement("span");
-      hidden.className = "govuk-visually-hidden";
-      hidden.textContent = ` box ${index + 1}`;
-      remove.append(hidden);
-      remove.addEventListener("click", () => removeBox(index));
-      item.append(pick, remove);
-      lists.boxes.append(item);
-      const bar = range(
-        lanes.boxes,
-        box.start,
-        box.end,
-        `bwv-redact__range--box${index === selected ? " bwv-redact__range--selected" : ""}`,
-        `${label(box, index)}: select it`,
-        () => select(index, true),
-        index,
+      const here = index === selected;
+      const pick = button(PICK, label(box, index), () => select(index, true));
+      pick.setAttribute("aria-pressed", String(here));
+      const li = item(
+        lists.boxes,
+        pick,
+        button(`${WARN} bwv-redact__remove`, "Delete", () => removeBox(index), ` box ${index + 1}`),
       );
-      bar.dataset.boxRange = String(index);
+      li.classList.toggle("bwv-redact__item--selected", here);
+      const kind = `bwv-redact__range--box${here ? " bwv-redact__range--selected" : ""}`;
+      const text = `${label(box, index)}: select it`;
+      range(lanes.boxes, box.start, box.end, kind, text, () => select(index, true), index);
     });
     proposals.forEach((p, index) => {
-      range(
-        lanes.boxes,
-        p.start,
-        p.end,
-        "bwv-redact__range--proposal",
-        `Proposed face ${index + 1}`,
-        () => seekTo(p.start),
-        boxes.length + index,
-      );
-    });
-    lanes.boxes.style.height = `${Math.max(1, boxes.length + proposals.length) * ROW + 2}px`;
-    lists.mutes.replaceChildren();
-    lanes.mutes.replaceChildren();
-    mutes.forEach((m, index) => {
-      const text = `Muted from ${seconds(m.start)} to ${seconds(m.end)}`;
-      const item = document.createElement("li");
-      item.className = "bwv-redact__item";
-      const go = document.createElement("button");
-      go.type = "button";
-      go.className = "govuk-button govuk-button--secondary bwv-redact__pick";
-      go.textContent = text;
-      go.addEventListener("click", () => seekTo(m.start));
-      const remove = document.createElement("button");
-      remove.type = "button";
-      remove.className = "govuk-button govuk-button--warning bwv-redact__remove";
-      remove.textContent = "Delete";
-      const hidden = document.createElement("span");
-      hidden.className = "govuk-visually-hidden";
-      hidden.textContent = ` muted range ${index + 1}`;
-      remove.append(hidden);
-      remove.addEventListener("click", () => {
-        mutes.splice(index, 1);
-        say("Muted range deleted.");
-        changed();
-      });
-      item.append(go, remove);
-      lists.mutes.append(item);
-      range(lanes.mutes, m.start, m.end, "bwv-redact__range--mute", text, () => seekTo(m.start), index);
-    });
-    lanes.mutes.style.height = `${Math.max(1, mutes.length + (muteStart === null ? 0 : 1)) * ROW + 2}px`;
-    if (muteStart !== null) {
-      range(
-        lanes.mutes,
-        muteStart,
-        Math.max(muteStart, video.currentTime),
-        "bwv-redact__range--pending",
-        "Muted range being set",
-        () => seekTo(muteStart),
-        mutes.length,
-      );
-    }
-    lists.proposals.replaceChildren();
-    proposals.forEach((p, index) => {
-      const item = document.createElement("li");
-      item.className = "bwv-redact__item";
-      const go = document.createElement("button");
-      go.type = "button";
-      go.className = "govuk-button govuk-button--secondary bwv-redact__pick";
-      go.textContent = `Face ${index + 1}, ${seconds(p.start)} to ${seconds(p.end)}`;
-      go.addEventListener("click", () => seekTo(p.start));
-      const accept = document.createElement("button");
-      accept.type = "button";
-      accept.className = "govuk-button bwv-redact__accept";
-      accept.textContent = "Accept";
-      const reject = document.createElement("button");
-      reject.type = "button";
-      reject.className = "govuk-button govuk-button--warning bwv-redact__reject";
-      reject.textContent = "Reject";
-      [accept, reject].forEach((b) => {
-        const hidden = document.createElement("span");
-        hidden.className = "govuk-visually-hidden";
-        hidden.textContent = ` face ${index + 1}`;
-        b.append(hidden);
-      });
-      accept.addEventListener("click", () => {
+      const name = `face ${index + 1}`;
+      const go = () => seekTo(p.start);
+      const text = `Proposed ${name}`;
+      range(lanes.boxes, p.start, p.end, "bwv-redact__range--proposal", text, go, boxes.length + index);
+      const accept = () => {
         proposals.splice(index, 1);
         boxes.push(p);
         selected = boxes.length - 1;
         say(`Face ${index + 1} accepted: it is box ${boxes.length}.`);
         changed();
-      });
-      reject.addEventListener("click", () => {
+      };
+      const reject = () => {
         proposals.splice(index, 1);
         say(`Face ${index + 1} rejected.`);
         changed();
-      });
-      item.append(go, accept, reject);
-      lists.proposals.append(item);
+      };
+      item(
+        lists.proposals,
+        button(PICK, `Face ${index + 1}, ${seconds(p.start)} to ${seconds(p.end)}`, go),
+        button("govuk-button bwv-redact__accept", "Accept", accept, ` ${name}`),
+        button(`${WARN} bwv-redact__reject`, "Reject", reject, ` ${name}`),
+      );
     });
+    lanes.boxes.style.height = `${Math.max(1, boxes.length + proposals.length) * ROW + 2}px`;
+    mutes.forEach((m, index) => {
+      const text = `Muted from ${seconds(m.start)} to ${seconds(m.end)}`;
+      const go = () => seekTo(m.start);
+      const remove = () => {
+        mutes.splice(index, 1);
+        say("Muted range deleted.");
+        changed();
+      };
+      item(
+        lists.mutes,
+        button(PICK, text, go),
+        button(`${WARN} bwv-redact__remove`, "Delete", remove, ` muted range ${index + 1}`),
+      );
+      range(lanes.mutes, m.start, m.end, "bwv-redact__range--mute", text, go, index);
+    });
+    if (muteStart !== null) {
+      const end = Math.max(muteStart, video.currentTime);
+      const go = () => seekTo(muteStart);
+      range(lanes.mutes, muteStart, end, "bwv-redact__range--pending", "Muted range being set", go, mutes.length);
+    }
+    lanes.mutes.style.height = `${Math.max(1, mutes.length + (muteStart === null ? 0 : 1)) * ROW + 2}px`;
     editor.querySelector("[data-empty-boxes]").hidden = boxes.length > 0;
     editor.querySelector("[data-empty-mutes]").hidden = mutes.length > 0;
     editor.querySelectorAll("[data-needs-box]").forEach((control) => {

@@ -119,7 +119,7 @@ def _keyframes(b: dict, width: int, height: int) -> tuple[Keyframe, ...]:
     for k in raw:
         try:
             frame = Keyframe(float(k["t"]), int(k["x"]), int(k["y"]), int(k["w"]), int(k["h"]))
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise RedactionError("each keyframe needs t, x, y, w and h") from None
         if not math.isfinite(frame.t) or frame.t < 0:
             raise RedactionError("a keyframe's time is a number of seconds from the clip's start")
@@ -152,7 +152,7 @@ def parse_spec(*, boxes: list[dict], mutes: list[dict], width: int, height: int,
             raise RedactionError("each box is an object with its times and place")
         try:
             start, end = float(b["start"]), float(b["end"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise RedactionError("each box needs start, end, x, y, w and h") from None
         mode = b.get("mode", "black")
         if mode not in MODES:
@@ -170,7 +170,7 @@ def parse_spec(*, boxes: list[dict], mutes: list[dict], width: int, height: int,
     for m in mutes:
         try:
             start, end = float(m["start"]), float(m["end"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise RedactionError("each muted range needs start and end in seconds") from None
         if not (math.isfinite(start) and math.isfinite(end)) or not 0 <= start < end:
             raise RedactionError("a muted range must start before it ends")

@@ -29,6 +29,21 @@ staff_urlpatterns = [
         name="disclosure-redact",
     ),
     path(
+        "<int:request_id>/footage/<int:footage_id>/redact/faces",
+        views.redact_faces_view,
+        name="disclosure-redact-faces",
+    ),
+    path(
+        "<int:request_id>/footage/<int:footage_id>/redact/track",
+        views.redact_track_view,
+        name="disclosure-redact-track",
+    ),
+    path(
+        "<int:request_id>/footage/<int:footage_id>/redact/preview",
+        views.redact_preview_view,
+        name="disclosure-redact-preview",
+    ),
+    path(
         "<int:request_id>/footage/<int:footage_id>/derived",
         views.derived_view,
         name="disclosure-derived",

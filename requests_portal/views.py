@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import uuid
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from django.core.cache import cache
 from django.db.models import F, Q
 from django.http import (
     Http404,
+    HttpResponse,
     HttpResponseForbidden,
     JsonResponse,
     StreamingHttpResponse,
@@ -23,7 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from common.auth import staff_required
 from common.web import client_ip, page_of, sort_by
@@ -31,6 +33,7 @@ from custody.zipstream import ZipStream
 from evidence.models import Recording
 from evidence.playback import Marker, consulted, mark_consulted, media_response, player_for
 from evidence.redaction import RedactionError, propose_face_boxes
+from evidence.redaction_assist import redaction_preview, track_box
 from evidence.services import recording_consult
 from requests_portal.deadlines import london_date
 from requests_portal.forms import RequestForm, altcha_challenge
@@ -476,14 +479,23 @@ def redact_view(request, request_id, footage_id):
     footage = _footage_for(request, request_id, footage_id)
     error, proposals = "", []
     if request.method == "POST":
+        if request.POST.get("action") == "consult":
+            _consult_for_redaction(request, footage)
+            return redirect(
+                "disclosure-redact", request_id=footage.request_id, footage_id=footage.pk
+            )
         if request.POST.get("action") == "propose":
             proposals = propose_face_boxes(footage.recording)
             if not proposals:
                 error = "No faces were found: draw the boxes by hand."
         else:
             try:
-                boxes = json.loads(request.POST.get("boxes") or "[]")
-                mutes = json.loads(request.POST.get("mutes") or "[]")
+                boxes = json.loads(
+                    request.POST.get("boxes") or "[]", parse_float=_finite, parse_constant=_finite
+                )
+                mutes = json.loads(
+                    request.POST.get("mutes") or "[]", parse_float=_finite, parse_constant=_finite
+                )
                 if not isinstance(boxes, list) or not isinstance(mutes, list):
                     raise RedactionError("boxes and muted ranges are lists")
                 footage_redact(
@@ -502,8 +514,8 @@ def redact_view(request, request_id, footage_id):
             except (ValueError, RedactionError, RequestError) as exc:
                 error = (
                     str(exc)
-                    if not isinstance(exc, json.JSONDecodeError)
-                    else "boxes are not valid JSON"
+                    if isinstance(exc, RedactionError | RequestError)
+                    else "boxes and muted ranges are not valid JSON with finite numbers"
                 )
     info = footage.recording.media_info or {}
     return render(
@@ -511,9 +523,13 @@ def redact_view(request, request_id, footage_id):
         "staff/disclosure_redact.html",
         {
             "footage": footage,
+            "player": _editor_player(request, footage),
             "error": error,
             "proposals": proposals,
             "proposals_json": json.dumps(proposals),
+            # What was sent comes back with its error, so the boxes drawn are not lost.
+            "boxes_json": request.POST.get("boxes") or "[]",
+            "mutes_json": request.POST.get("mutes") or "[]",
             "width": info.get("width"),
             "height": info.get("height"),
             "job": _latest_job(footage),
@@ -555,3 +571,146 @@ def derived_view(request, request_id, footage_id):
     if footage.derived is None:
         raise Http404
     return media_response(footage.derived, request.headers.get("Range", ""))
+
+
+# -- The redaction editor ----------------------------------------------------------------------------
+# The redact page's editor (static/js/redact-editor.js) draws the boxes over the player; these small
+# endpoints give it the face proposals, a tracked box's keyframes and a preview of a redacted frame.
+# Each is for the disclosure officers of the request's borough, once the purpose of viewing the
+# footage was given; their input is JSON, and bad input is a 400 that says what is wrong.
+
+
+def _consult_for_redaction(request, footage: RequestFootage) -> None:
+    """The editor plays the original: a consultation whose purpose is the request's redaction."""
+    if not consulted(request, footage.recording):
+        recording_consult(
+            recording=footage.recording,
+            actor=request.user,
+            purpose=f"access request {footage.request.reference}: redaction",
+        )
+        mark_consulted(request, footage.recording)
+
+
+def _editor_player(request, footage: RequestFootage):
+    """The player of the original for the editor, once the purpose of viewing it was given."""
+    if not consulted(request, footage.recording):
+        return None
+    recording = footage.recording
+    return player_for(
+        recording,
+        element_id="redact-video",
+        src=reverse("recording-media", args=[recording.pk]),
+        poster=reverse("recording-poster", args=[recording.pk]) if recording.poster_key else "",
+    )
+
+
+def _editor_footage(request, request_id, footage_id):
+    """The footage an editor endpoint works on, or the response refusing it."""
+    if not _may_disclose(request.user):
+        return None, HttpResponseForbidden("Redaction is for disclosure officers.")
+    footage = _footage_for(request, request_id, footage_id)
+    if not consulted(request, footage.recording):
+        return None, HttpResponseForbidden("State why you are viewing this footage first.")
+    return footage, None
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+def _json_body(request) -> dict:
+    """The request's JSON object; NaN, Infinity and numbers beyond a float are refused here, as
+    the rest of the path expects finite numbers."""
+    try:
+        body = json.loads(request.body or b"{}", parse_float=_finite, parse_constant=_finite)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise RedactionError("the request is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise RedactionError("the request is a JSON object")
+    return body
+
+
+def _seconds(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RedactionError(f"the {what} is a number of seconds from the clip's start")
+    return float(value)
+
+
+def _bad(exc: Exception) -> HttpResponse:
+    message = str(exc)
+    return HttpResponse(
+        message[:1].upper() + message[1:] + ".", status=400, content_type="text/plain"
+    )
+
+
+@staff_required
+@require_POST
+def redact_faces_view(request, request_id, footage_id):
+    """The face detector's proposals, as boxes of the specification (one keyframe each)."""
+    footage, refused = _editor_footage(request, request_id, footage_id)
+    if refused:
+        return refused
+    proposals = [
+        {
+            "start": p["start"],
+            "end": p["end"],
+            "mode": p["mode"],
+            "keyframes": [{"t": p["start"], "x": p["x"], "y": p["y"], "w": p["w"], "h": p["h"]}],
+        }
+        for p in propose_face_boxes(footage.recording)
+    ]
+    return JsonResponse({"proposals": proposals})
+
+
+@staff_required
+@require_POST
+def redact_track_view(request, request_id, footage_id):
+    """`{"t", "x", "y", "w", "h", "until"}`: the box followed from `t` to `until`, as keyframes."""
+    footage, refused = _editor_footage(request, request_id, footage_id)
+    if refused:
+        return refused
+    try:
+        body = _json_body(request)
+        rect = []
+        for name in ("x", "y", "w", "h"):
+            value = body.get(name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise RedactionError("the box needs x, y, w and h in pixels of the picture")
+            if not math.isfinite(value):
+                raise RedactionError("the box needs x, y, w and h in pixels of the picture")
+            rect.append(int(value))
+        keyframes = track_box(
+            recording=footage.recording,
+            t=_seconds(body.get("t"), "tracking's start"),
+            rect=tuple(rect),
+            until=_seconds(body.get("until"), "tracking's end"),
+        )
+    except RedactionError as exc:
+        return _bad(exc)
+    return JsonResponse({"keyframes": keyframes})
+
+
+@staff_required
+@require_POST
+def redact_preview_view(request, request_id, footage_id):
+    """`{"t", "boxes"}`: a PNG of the frame at `t` with the boxes drawn as the copy would be."""
+    footage, refused = _editor_footage(request, request_id, footage_id)
+    if refused:
+        return refused
+    try:
+        body = _json_body(request)
+        png = redaction_preview(
+            recording=footage.recording,
+            actor=request.user,
+            at_seconds=_seconds(body.get("t"), "preview's time"),
+            boxes=body.get("boxes"),
+            purpose=f"access request {footage.request.reference}: preview of a redaction",
+        )
+    except RedactionError as exc:
+        return _bad(exc)
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -301,8 +301,9 @@ def test_a_disclosure_officers_pages_have_no_accessibility_problem(
     page.wait_for_selector(".bwv-player--ready")
     walk.check("request-footage-playing")
     page.click("#footage a.redact-link")
+    page.wait_for_selector(".bwv-redact--ready")
     walk.check("redact")
-    page.fill("#boxes", "not json")
+    # No box drawn: the copy is refused, with the error at the JSON fields, shown again.
     page.click("#redact-form button[type=submit]")
     walk.check("redact-error")
     walk.visit("/exports/")

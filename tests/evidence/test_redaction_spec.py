@@ -84,6 +84,7 @@ def test_between_two_keyframes_the_box_moves_in_a_straight_line_rounded_outwards
             ],
             "at most",
         ),
+        ([{"start": 0, "end": 1, "x": float("inf"), "y": 0, "w": 5, "h": 5}], "t, x, y, w and h"),
         (["not a box"], "an object"),
         ({"start": 0}, "lists"),
     ],

@@ -104,6 +104,14 @@ def test_a_bad_specification_is_refused_in_the_request_and_nothing_is_queued(cli
     url = f"/disclosure/{footage.request_id}/footage/{footage.pk}/redact"
     response = client.post(url, {"boxes": json.dumps([{**BOX, "x": 300}]), "mutes": "[]"})
     assert response.status_code == 400 and b"outside the 320x240 picture" in response.content
+    # Numbers JSON allows Python to read but no picture has: a clear 400, not a server error.
+    for hostile in (
+        '[{"start": 0, "end": NaN, "x": 1, "y": 1, "w": 5, "h": 5}]',
+        '[{"start": 0, "end": 1, "x": 1e999, "y": 1, "w": 5, "h": 5}]',
+        '[{"start": 0, "end": 1, "x": Infinity, "y": 1, "w": 5, "h": 5}]',
+    ):
+        response = client.post(url, {"boxes": hostile, "mutes": "[]"})
+        assert response.status_code == 400 and b"finite numbers" in response.content
     assert not RedactionJob.objects.exists()
     assert not AuditEvent.objects.filter(action="recording.redaction_requested").exists()
 

@@ -13,7 +13,6 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from bwv.celery import app
 from common.roles import Role
 from evidence.sample_media import make_clip
 from requests_portal.models import AccessRequest, RequestStatus
@@ -35,15 +34,6 @@ def _link(kind: str) -> str:
         if found:
             return found.group(1)
     raise AssertionError(f"no {kind} link in {len(mail.outbox)} messages")
-
-
-@pytest.fixture
-def eager_tasks():
-    """Queued tasks run at once, after the commit that queues them (the redacted copy is made as
-    the page's POST ends, as a worker would make it a moment later)."""
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
 
 
 def test_a_request_from_the_public_to_a_redacted_download(

@@ -18,9 +18,8 @@ import uuid
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
-import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,6 +28,9 @@ from custody.services import audit_record
 from evidence.crypto import new_data_key, open_blob, seal_blob, unwrap_data_key, wrap_data_key
 from evidence.media import PlaintextReader
 from evidence.models import DerivedRecording, Recording
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MODES = ("black", "pixelate")
 
@@ -112,6 +114,11 @@ def _decrypt_to(recording: Recording, path: Path) -> None:
 
 def render_redaction(source: Path, dest: Path, boxes: list[Box], mutes) -> None:
     """Re-encode `source` into `dest` with the boxes drawn and the ranges muted (PyAV)."""
+    # PyAV and NumPy load on first use: the web process imports this module for its pages, and
+    # most web workers never render a redaction (each library is tens of MiB resident).
+    import av
+    import numpy as np
+
     with (
         av.open(str(source)) as src,
         av.open(str(dest), mode="w", format="mp4", options={"movflags": "+faststart"}) as out,
@@ -171,6 +178,8 @@ def redaction_create(
 ) -> DerivedRecording:
     """Make a redacted copy of a recording and store it encrypted; audited as an alteration.
     The rendering happens before the transaction; only the record and the audit are in it."""
+    import av  # loads on first use (render_redaction says why)
+
     info = recording.media_info or {}
     width, height = int(info.get("width") or 0), int(info.get("height") or 0)
     duration = float(recording.duration_seconds or 0)
@@ -234,6 +243,7 @@ def derived_bytes(derived: DerivedRecording) -> bytes:
 def propose_face_boxes(recording: Recording, *, every_seconds: float = 1.0, limit: int = 100):
     """Faces found by OpenCV's bundled Haar cascade in one frame per `every_seconds`, as boxes
     covering that second, for a person to confirm. Padded by a fifth so a moving head stays in."""
+    import av  # loads on first use (render_redaction says why)
     import cv2  # start-up cost: OpenCV loads only when someone asks for face proposals
 
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")

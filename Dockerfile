@@ -19,11 +19,11 @@ COPY accounts accounts
 COPY requests_portal requests_portal
 COPY integrations integrations
 RUN pip install --no-cache-dir .
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 COPY templates templates
 COPY static static
 RUN BWV_PRODUCTION=0 DJANGO_SECRET_KEY=build-only BWV_KEKS=build:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= \
     python manage.py collectstatic --noinput -v0
 USER bwv
 EXPOSE 8000
-CMD ["gunicorn", "bwv.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "4", "--timeout", "600"]
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "bwv.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--threads", "4", "--timeout", "600"]

@@ -242,6 +242,8 @@ def main() -> None:
                 sys.executable,
                 "-m",
                 "gunicorn",
+                "-c",
+                "gunicorn.conf.py",  # the web server's settings, as in production
                 "bwv.wsgi:application",
                 "--bind",
                 f"127.0.0.1:{port}",

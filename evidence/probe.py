@@ -1,11 +1,11 @@
 """Reading what a clip is (PyAV): duration, codecs, size, creation time, and a poster frame.
 
 It reads the plaintext through the decrypting reader, so no plaintext copy is ever written.
+PyAV is imported on first use, not with this module: the web process imports it for ingest, and
+a worker that only serves pages need not hold PyAV's libraries (tens of MiB resident).
 """
 
 from __future__ import annotations
-
-import av
 
 from evidence.crypto import SegmentCipher
 from evidence.media import PlaintextReader
@@ -21,6 +21,8 @@ class ProbeError(Exception):
 def probe_and_poster(
     recording: Recording, *, cipher: SegmentCipher | None = None
 ) -> tuple[dict, bytes | None]:
+    import av
+
     reader = PlaintextReader(recording, cipher=cipher)
     try:
         container = av.open(reader, mode="r", options={"probesize": "5000000"})
@@ -58,6 +60,8 @@ def probe_and_poster(
 
 
 def _poster(container, video) -> bytes | None:
+    import av
+
     try:
         for frame in container.decode(video):
             width = min(POSTER_WIDTH, frame.width)
@@ -78,6 +82,8 @@ def frame_png(recording: Recording, at_seconds: float) -> tuple[bytes, float]:
     """The frame shown at `at_seconds` (the last one whose time is not after it), as a PNG at the
     clip's own size, and that frame's own time. Read through the decrypting reader, like the probe:
     no plaintext copy of the clip is written."""
+    import av
+
     reader = PlaintextReader(recording)
     try:
         container = av.open(reader, mode="r", options={"probesize": "5000000"})

@@ -24,9 +24,8 @@ import uuid
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
-import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
@@ -35,6 +34,9 @@ from custody.services import audit_record
 from evidence.crypto import SegmentCipher, new_data_key, open_blob, unwrap_data_key, wrap_data_key
 from evidence.media import PlaintextReader, plaintext_range
 from evidence.models import DerivedRecording, Recording
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MODES = ("black", "pixelate", "blur")
 # Bounds on a specification, so a hostile or broken editor cannot make rendering unbounded: a
@@ -227,6 +229,9 @@ def render_redaction(
     """Re-encode `source` into `dest` with the boxes drawn and the ranges muted (PyAV). Frames are
     decoded, drawn on and encoded one at a time: memory does not grow with the clip's length.
     `progress(fraction)` is called as the picture advances, when the duration is known."""
+    import av  # PyAV and NumPy load on first use: most web workers never render
+    import numpy as np
+
     with (
         av.open(str(source)) as src,
         av.open(str(dest), mode="w", format="mp4", options={"movflags": "+faststart"}) as out,
@@ -403,6 +408,8 @@ def redaction_check(*, recording: Recording, boxes: list[dict], mutes: list[dict
     queued; returns (boxes, mutes) parsed. The picture's size comes from the probe, or (for a
     recording probed before sizes were kept) from the stream's header, read through the decrypting
     reader without fetching the rest."""
+    import av  # loads on first use (render_redaction says why)
+
     info = recording.media_info or {}
     width, height = int(info.get("width") or 0), int(info.get("height") or 0)
     if not width:
@@ -502,6 +509,7 @@ def faces_in_file(
 ) -> list[dict]:
     """Faces found by OpenCV's bundled Haar cascade in one frame per `every_seconds` of a video
     file: [{"t", "x", "y", "w", "h"}], as found (not padded). Frames are decoded one at a time."""
+    import av  # loads on first use (render_redaction says why)
     import cv2  # start-up cost: OpenCV loads only when faces are looked for
 
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
@@ -529,6 +537,8 @@ def faces_in_file(
 def propose_face_boxes(recording: Recording, *, every_seconds: float = 1.0, limit: int = 100):
     """Faces found in one frame per `every_seconds` of a recording, as boxes covering that second,
     for a person to confirm. Padded by a fifth so a moving head stays in."""
+    import av  # loads on first use (render_redaction says why)
+
     proposals = []
     with tempfile.TemporaryDirectory(prefix="bwv-faces-") as tmp:
         source = Path(tmp) / "original.mp4"

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import math
+from typing import TYPE_CHECKING
 
-import av
-import numpy as np
 from django.db import transaction
 
 from custody.services import audit_record
@@ -24,10 +23,15 @@ from evidence.media import PlaintextReader
 from evidence.models import Recording
 from evidence.redaction import RedactionError, apply_boxes, parse_spec
 
+if TYPE_CHECKING:
+    import numpy as np
+
 MAX_TRACK_SECONDS = 60.0
 
 
 def _open(recording: Recording):
+    import av  # PyAV and NumPy load on first use: most web workers never edit a redaction
+
     try:
         container = av.open(PlaintextReader(recording), mode="r", options={"probesize": "5000000"})
     except (av.error.FFmpegError, ValueError, OSError) as exc:
@@ -56,6 +60,8 @@ def _check_time(recording: Recording, t: float, what: str) -> float:
 
 def _frames_from(container, video, t: float):
     """Decoded frames from the one shown at `t` (the last whose time is not after it) onwards."""
+    import av
+
     wanted = t + 0.0005  # a browser reports a time inside the frame it shows
     if video.time_base is not None:
         container.seek(int(max(0.0, t) / video.time_base), stream=video)
@@ -74,6 +80,9 @@ def _frames_from(container, video, t: float):
 
 
 def _png(image: np.ndarray) -> bytes:
+    import av
+    import numpy as np
+
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
     encoder = av.CodecContext.create("png", "w")
     encoder.width, encoder.height, encoder.pix_fmt = frame.width, frame.height, "rgb24"
@@ -133,6 +142,8 @@ def _tracker():
 
 def _flow_step(cv2, previous, current, rect):
     """Move `rect` by the median optical flow of good corners inside it (the fallback)."""
+    import numpy as np
+
     x, y, w, h = rect
     mask = np.zeros_like(previous)
     mask[y : y + h, x : x + w] = 255

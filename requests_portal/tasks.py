@@ -7,7 +7,7 @@ imports the other as a module, so either may be imported first."""
 from celery import shared_task
 from django.utils import timezone
 
-from requests_portal import redaction_jobs, services
+from requests_portal import services
 
 
 # Idempotent: a request whose mail went is marked so and not mailed again. (A worker killed between
@@ -34,4 +34,7 @@ def disclosure_reminder_task() -> int:
 # redaction_jobs). Given back to the queue if the worker dies mid-render.
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def footage_redaction_task(job_id: str) -> str:
+    # Imported here: rendering loads PyAV, which the web process that queues this need not hold.
+    from requests_portal import redaction_jobs
+
     return redaction_jobs.redaction_job_run(job_id=job_id).status

@@ -54,6 +54,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import ClassVar
 
 from django.conf import settings
 from django.core.mail import mail_admins
@@ -63,6 +64,7 @@ from django.utils import timezone
 
 from blobstore import StorageUnavailable, blob_store
 from custody.services import audit_record, audit_record_many
+from devices.models import Borough
 from evidence.models import Recording, RecordingState
 from retention.models import DeletionCertificate, Hold, SweepRun
 from retention.selectors import default_policy
@@ -104,9 +106,45 @@ def _lock(queryset, limit: int) -> list[uuid.UUID]:
     return list(locked[:limit])
 
 
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    """What the sweep needs of a claimed recording, read as plain values: a batch is a thousand
+    rows, and building a thousand recordings with their cameras, officers and boroughs as model
+    instances cost more than any other step of the sweep. It is an audited object (the audit log's
+    protocol: `audit_type`, `pk`, `borough`)."""
+
+    audit_type: ClassVar[str] = Recording._meta.label_lower
+    pk: uuid.UUID
+    borough: Borough
+    camera_serial: str
+    officer_collar_number: str | None
+    started_at: datetime
+    ended_at: datetime
+    sha256: str
+    size_bytes: int
+    delete_after: datetime
+    storage_key: str
+    poster_key: str
+
+
+_CLAIMED_COLUMNS = (
+    "pk",
+    "borough_id",
+    "camera__serial",
+    "officer__collar_number",
+    "started_at",
+    "ended_at",
+    "sha256",
+    "size_bytes",
+    "delete_after",
+    "storage_key",
+    "poster_key",
+)
+
+
 @dataclass
 class _Batch:
-    recordings: list[Recording]
+    recordings: list[_Claimed]
     # Taken over from an earlier run that did not finish them: their objects may be gone already.
     resumed: set[uuid.UUID] = field(default_factory=set)
     deleting: Future | None = None
@@ -144,16 +182,16 @@ def _claim_batch(*, token: uuid.UUID, now: datetime, batch_size: int) -> _Batch 
     return _Batch(_load(ids, token), set(resumed))
 
 
-def _object_keys(recording: Recording) -> list[str]:
+def _object_keys(recording: _Claimed) -> list[str]:
     return [k for k in (recording.storage_key, recording.poster_key) if k]
 
 
-def _certificate(recording: Recording, *, run: SweepRun, policy: str, at: datetime, keys) -> dict:
+def _certificate(recording: _Claimed, *, run: SweepRun, policy: str, at: datetime, keys) -> dict:
     return {
         "type": "bwv.deletion-certificate.v1",
         "recording": str(recording.pk),
-        "camera": recording.camera.serial,
-        "officer": recording.officer.collar_number if recording.officer else None,
+        "camera": recording.camera_serial,
+        "officer": recording.officer_collar_number,
         "borough": recording.borough.code,
         "started_at": recording.started_at.isoformat(),
         "ended_at": recording.ended_at.isoformat(),
@@ -172,15 +210,18 @@ def _canonical(statement: dict) -> bytes:
     return json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _load(ids: list[uuid.UUID], token: uuid.UUID) -> list[Recording]:
-    return list(
-        Recording.objects.filter(pk__in=ids, sweep_claim=token).select_related(
-            "camera", "officer", "borough"
-        )
+def _load(ids: list[uuid.UUID], token: uuid.UUID) -> list[_Claimed]:
+    rows = list(
+        Recording.objects.filter(pk__in=ids, sweep_claim=token).values_list(*_CLAIMED_COLUMNS)
     )
+    boroughs = Borough.objects.in_bulk({row[1] for row in rows})  # a few dozen at most
+    return [
+        _Claimed(row[0], boroughs[row[1]], *row[2:])  # the order of _CLAIMED_COLUMNS
+        for row in rows
+    ]
 
 
-def _delete_objects(recordings: list[Recording]) -> tuple[set[str], str]:
+def _delete_objects(recordings: list[_Claimed]) -> tuple[set[str], str]:
     """Delete the batch's objects, retrying what failed a bounded number of times (storage only,
     no database: it runs beside the next claim and the previous batch's record). Returns the keys
     storage still would not delete, and why."""
@@ -233,7 +274,7 @@ def _release(*, token: uuid.UUID, ids: list[uuid.UUID], resumed: set[uuid.UUID])
 
 
 def _record_batch(
-    *, run: SweepRun, token: uuid.UUID, recordings: list[Recording], failed: set[str], policy: str
+    *, run: SweepRun, token: uuid.UUID, recordings: list[_Claimed], failed: set[str], policy: str
 ) -> None:
     """Mark deleted what storage deleted: key destroyed, row deleted, certificate, audit."""
     done = [r for r in recordings if not failed.intersection(_object_keys(r))]
@@ -260,7 +301,7 @@ def _record_batch(
             statement = _certificate(r, run=run, policy=policy, at=at, keys=_object_keys(r))
             certificates.append(
                 DeletionCertificate(
-                    recording=r,
+                    recording_id=r.pk,
                     sweep_run=run,
                     deleted_at=at,
                     sha256=r.sha256,
@@ -273,6 +314,15 @@ def _record_batch(
                 )
             )
         DeletionCertificate.objects.bulk_create(certificates)
+        # Storage refused the others: the run stops after this batch and gives them back.
+        SweepRun.objects.filter(pk=run.pk).update(
+            deleted=run.deleted + len(done),
+            failed=run.failed + len(stuck),
+            bytes_freed=run.bytes_freed + freed,
+            heartbeat_at=timezone.now(),
+        )
+        # Last: the audit log's head stays locked from the append to the commit, and other
+        # sweep processes (and every other writer of the log) wait for it.
         audit_record_many(
             actor=ACTOR,
             action="recording.erased",
@@ -285,13 +335,6 @@ def _record_batch(
                 }
                 for r, cert in zip(done, certificates, strict=True)
             ],
-        )
-        # Storage refused the others: the run stops after this batch and gives them back.
-        SweepRun.objects.filter(pk=run.pk).update(
-            deleted=run.deleted + len(done),
-            failed=run.failed + len(stuck),
-            bytes_freed=run.bytes_freed + freed,
-            heartbeat_at=timezone.now(),
         )
     run.deleted += len(done)
     run.failed += len(stuck)

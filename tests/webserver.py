@@ -96,6 +96,7 @@ class Gunicorn:
     def start(self) -> Gunicorn:
         command = [
             *(sys.executable, "-m", "gunicorn", "bwv.wsgi:application"),
+            *("-c", "gunicorn.conf.py"),  # the web server's settings, as in production
             *("--bind", f"127.0.0.1:{self.port}", "--workers", "1", "--threads", "4"),
             *("--timeout", "120", "--access-logfile", "-", "--error-logfile", "-"),
         ]

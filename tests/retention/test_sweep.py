@@ -139,6 +139,30 @@ def test_each_deletion_has_exactly_one_certificate_and_one_audit_event():
     assert again.deleted == 0 and DeletionCertificate.objects.count() == 1
 
 
+def test_the_certificate_and_the_audit_event_name_the_recording_its_camera_officer_and_borough():
+    recording = _recording(timezone.now() - timedelta(days=35))
+    assert recording.officer is not None
+    run = _sweep(override_reason="test")
+    certificate = DeletionCertificate.objects.get(recording=recording)
+    statement = certificate.statement
+    assert statement["recording"] == str(recording.pk)
+    assert statement["camera"] == recording.camera.serial
+    assert statement["officer"] == recording.officer.collar_number
+    assert statement["borough"] == recording.borough.code
+    assert statement["started_at"] == recording.started_at.isoformat()
+    assert statement["ended_at"] == recording.ended_at.isoformat()
+    assert statement["delete_after"] == recording.delete_after.isoformat()
+    assert (
+        statement["sha256"] == recording.sha256 and statement["size_bytes"] == recording.size_bytes
+    )
+    assert statement["sweep_run"] == run.pk and statement["data_key_destroyed"] is True
+    event = AuditEvent.objects.get(action="recording.erased", object_id=str(recording.pk))
+    assert event.object_type == "evidence.recording"
+    assert event.borough_code == recording.borough.code
+    assert event.data["detail"] == {"certificate": certificate.digest, "sweep_run": run.pk}
+    assert f"expired {recording.delete_after:%Y-%m-%d %H:%M} UTC" in event.data["justification"]
+
+
 def test_a_flag_on_a_deleted_recording_gets_a_clear_answer():
     recording = _recording(timezone.now() - timedelta(days=35))
     _sweep(override_reason="test")

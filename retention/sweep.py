@@ -145,7 +145,7 @@ def _claim_batch(*, token: uuid.UUID, now: datetime, batch_size: int) -> _Batch 
 
 
 def _object_keys(recording: Recording) -> list[str]:
-    return [k for k in (recording.storage_key, recording.poster_key) if k]
+    return [k for k in (recording.storage_key, recording.poster_key, recording.filmstrip_key) if k]
 
 
 def _certificate(recording: Recording, *, run: SweepRun, policy: str, at: datetime, keys) -> dict:

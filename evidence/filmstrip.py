@@ -82,7 +82,9 @@ def filmstrip_make(
             raise FilmstripError(f"no frame could be decoded: {exc}") from None
     if count == 0:
         raise FilmstripError("the video stream has no frames")
-    sprite = sprite[: math.ceil(count / columns) * height]
+    if count < columns:  # the clip ended before the last frame its length promised
+        columns = count
+    sprite = sprite[: math.ceil(count / columns) * height, : columns * width]
     layout = {
         "interval": interval,
         "count": count,

@@ -61,6 +61,7 @@ def test_pointing_at_the_timeline_shows_the_filmstrips_frame_for_that_time(
         is None
     )
 
+    page.locator(".bwv-player__seek").scroll_into_view_if_needed()
     seek = page.locator(".bwv-player__seek").bounding_box()
     # Three quarters along a 12-second clip: 9 s, the frame taken at 8 s (the fifth, index 4).
     page.mouse.move(seek["x"] + seek["width"] * 0.75, seek["y"] + seek["height"] / 2)

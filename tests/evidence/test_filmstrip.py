@@ -1,16 +1,22 @@
 """The filmstrip: made after ingest from the real clip, sealed like the poster, made once, never
 left behind by a recording deleted while it was being made."""
 
+import json
+
 import av
 import numpy as np
 import pytest
+import redis
+from django.conf import settings
 from django.core.management import call_command
 
 from blobstore import blob_store
+from bwv.celery import app
 from custody.models import AuditEvent
 from evidence import filmstrip as filmstrip_module
 from evidence.filmstrip import filmstrip_key, recording_filmstrip_make
-from evidence.media import recording_filmstrip
+from evidence.ingest import FILMSTRIP_TASK
+from evidence.media import recording_cipher, recording_filmstrip
 from evidence.models import Recording, RecordingState
 from evidence.sample_media import make_clip
 from evidence.tasks import recording_filmstrip_make_task
@@ -113,3 +119,44 @@ def test_the_command_makes_the_missing_filmstrips_and_leaves_the_others(nine_sec
     assert old.filmstrip["count"] == 5 and blob_store().size(old.filmstrip_key)
     assert blob_store().get(done.filmstrip_key) == before
     assert _made(done).count() == 1 and _made(old).count() == 1
+
+
+def _queued_for(recording_id) -> list[str]:
+    """The tasks waiting in the real broker's default queue for this recording."""
+    messages = redis.Redis.from_url(settings.REDIS_URL).lrange("celery", 0, -1)
+    headers = [json.loads(m)["headers"] for m in messages]
+    return [h["task"] for h in headers if str(recording_id) in h.get("argsrepr", "")]
+
+
+def test_ingest_queues_the_filmstrip_once_the_recording_is_stored(
+    nine_second_clip, django_capture_on_commit_callbacks
+):
+    app.loader.import_default_modules()
+    assert FILMSTRIP_TASK in app.tasks  # queued by name: the name must be the task's
+    with django_capture_on_commit_callbacks(execute=True):
+        recording = f.ingested_recording(data=nine_second_clip)
+    assert _queued_for(recording.pk) == [FILMSTRIP_TASK]
+
+
+def test_the_clip_is_read_one_sealed_segment_at_a_time_never_whole(big_clip, monkeypatch):
+    recording = f.ingested_recording(data=big_clip)
+    store = blob_store()  # the process's one store, which the filmstrip reads through
+    sealed = recording_cipher(recording).sealed_size
+    spans, whole = [], []
+    read_range, get = store.read_range, store.get
+
+    # A spy, not a fake: each call goes on to the real S3 server, and is only noted.
+    def noting_range(key, start, end, **kwargs):
+        spans.append((key, end - start))
+        return read_range(key, start, end, **kwargs)
+
+    def noting_get(key):
+        whole.append(key)
+        return get(key)
+
+    monkeypatch.setattr(store, "read_range", noting_range)
+    monkeypatch.setattr(store, "get", noting_get)
+    assert recording_filmstrip_make(recording_id=recording.pk) == "made"
+    assert recording.storage_key not in whole
+    assert spans and all(key == recording.storage_key for key, _ in spans)
+    assert max(size for _, size in spans) <= sealed < recording.size_bytes / 2

@@ -9,7 +9,13 @@ signs in with the directory. An account that directory sign-in made never has a 
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.postgres.aggregates import ArrayAgg
+from django.db import connection
+from django.db.models import Q
+
+from common.roles import user_roles_remember
 
 
 def password_sign_in_allowed(user) -> bool:
@@ -20,7 +26,26 @@ def password_sign_in_allowed(user) -> bool:
     return user.is_active and (user.is_superuser or user.has_perm("accounts.sign_in_with_password"))
 
 
-class PasswordBackend(ModelBackend):
+class _RolesWithUserBackend(ModelBackend):
+    """Loads a signed-in user's role names in the query that loads the user, on PostgreSQL: every
+    staff request asks for the roles (the pages' guards, the selectors' scopes), and a Range
+    request of the player is a handful of round trips, one fewer this way. The user object is
+    made anew for each request, so the roles are never older than the request."""
+
+    def get_user(self, user_id):
+        if connection.vendor != "postgresql":
+            return super().get_user(user_id)
+        users = get_user_model()._default_manager.annotate(
+            bwv_group_names=ArrayAgg("groups__name", filter=Q(groups__isnull=False))
+        )
+        user = users.filter(pk=user_id).first()
+        if user is None or not self.user_can_authenticate(user):
+            return None
+        user_roles_remember(user, user.bwv_group_names or ())
+        return user
+
+
+class PasswordBackend(_RolesWithUserBackend):
     """Django's password check, refused to accounts that must sign in with the directory. A
     refusal is a failed sign-in like a wrong password (counted by django-axes, audited), and the
     form's message says that the password form is for break-glass accounts."""
@@ -29,7 +54,7 @@ class PasswordBackend(ModelBackend):
         return super().user_can_authenticate(user) and password_sign_in_allowed(user)
 
 
-class DirectoryBackend(ModelBackend):
+class DirectoryBackend(_RolesWithUserBackend):
     """Checks no credential (`authenticate` always declines): the directory's ID token was checked
     by directory sign-in, which logs the user in naming this backend, so that the session says
     where it came from and the user is loaded from it like any other."""

@@ -10,7 +10,12 @@ In one run, on the same PostgreSQL:
       transaction through `audit_record` (as a web request or a task does): the one statement
       that numbers, hashes and inserts the event and writes the Merkle tree's new nodes and edge;
   (a') the same, with the append statement as it was before the tree (chain only), into a copy of
-      the chain's tables: the baseline of (a). (a) and (a') alternate, four times each, best kept;
+      the chain's tables: the baseline of (a);
+  (e) the same writers appending MANY_BATCH events per transaction through audit_record_many,
+      as the bulk paths do (exports, the sweep, incident tagging);
+  (f) the floors of one event per transaction: empty commits (an xid, nothing else) by the same
+      writers, and commits serialised on one row lock held through the commit, as the chain's
+      head is. (a), (a'), (e) and (f) alternate, four times each, best kept;
   (b) the chain is extended to `--chain` events (bulk-loaded with COPY, hashed by the same code,
       the tree's nodes with them), a tree head is signed, and `audit_verify` walks it all: every
       hash recomputed, every link, every tree node and the signed head checked;
@@ -24,7 +29,8 @@ Verification, floor and baseline are run twice, interleaved, and the best of eac
 `--chain` sizes (ascending), (b) and (d) are measured at each: verification time should grow
 linearly with the chain ("linearity" = time ratio ÷ size ratio, 1.0 when linear).
 Last line: JSON with "append_per_s" (goal >= 5,000 durable) and "append_before_merkle_per_s", their
-"append_ratio" = (a) / (a'), events/s of (b), (c) and (d), "ratio" = (b) / (c) and "floor_ratio" =
+"append_ratio" = (a) / (a'), "append_many_per_s" (e), "empty_commit_per_s" and
+"locked_commit_per_s" (f), events/s of (b), (c) and (d), "ratio" = (b) / (c) and "floor_ratio" =
 (b) / (d) (goal >= 0.8), for the largest chain, and "sizes" with each size's figures.
 """
 
@@ -86,22 +92,53 @@ def _entry(k: int, i: int) -> dict:
     }
 
 
-def _writer(k: int, n: int, chain_only: bool, start_event, done_queue) -> None:
+MANY_BATCH = (
+    20  # events per transaction in the "many" mode (an export, a sweep's or tagging's batch)
+)
+
+
+def _writer(k: int, n: int, mode: str, start_event, done_queue) -> None:
     import django
 
     django.setup()
-    from django.db import connection
+    from django.db import connection, transaction
     from django.utils import timezone
 
-    from custody.audit import _body_around_seq
-    from custody.services import audit_record
+    from custody.audit import _bodies_around_seq
+    from custody.services import audit_record, audit_record_many
 
     connection.ensure_connection()
     start_event.wait()
     t0 = time.perf_counter()
-    for i in range(n):
-        if chain_only:
-            before, after = _body_around_seq(at=timezone.now(), entry=_entry(k, i))
+    if mode == "many":
+        for i in range(0, n, MANY_BATCH):
+            entries = [_entry(k, j) for j in range(i, min(i + MANY_BATCH, n))]
+            with transaction.atomic():
+                audit_record_many(
+                    actor=entries[0]["actor"],
+                    action=entries[0]["action"],
+                    entries=[
+                        {
+                            "obj": _Ref(e["object_id"]),
+                            "justification": e["justification"],
+                            "detail": e["detail"],
+                        }
+                        for e in entries
+                    ],
+                )
+    for i in range(n if mode != "many" else 0):
+        if mode == "empty_commit":
+            # A transaction that writes a commit record (an xid) and nothing else: what fsync and
+            # group commit allow, with no lock between the writers.
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT txid_current()")
+        elif mode == "locked_commit":
+            # The same, serialised on one row lock held through the commit, as the chain's head
+            # is: the floor of any one-event-per-transaction append.
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("UPDATE bench_commit_lock SET n = n + 1 WHERE id = 1")
+        elif mode == "chain_only":
+            ((before, after),) = _bodies_around_seq(at=timezone.now(), entries=[_entry(k, i)])
             with connection.cursor() as cursor:
                 cursor.execute(_CHAIN_ONLY_SQL, {"before": before, "after": after})
                 cursor.fetchone()
@@ -117,6 +154,16 @@ def _writer(k: int, n: int, chain_only: bool, start_event, done_queue) -> None:
             )
     done_queue.put(time.perf_counter() - t0)
     connection.close()
+
+
+class _Ref:
+    """A recording as audit_record_many needs it, without the recording."""
+
+    audit_type = "evidence.recording"
+    borough = None
+
+    def __init__(self, pk: str):
+        self.pk = pk
 
 
 def chain_only_tables() -> None:
@@ -137,17 +184,23 @@ def chain_only_tables() -> None:
             "INSERT INTO bench_chain_head (id, seq, hash, frontier, published_size) "
             "VALUES (1, 0, repeat('0', 64), ''::bytea, 0)"
         )
+        cursor.execute("DROP TABLE IF EXISTS bench_commit_lock")
+        cursor.execute("CREATE TABLE bench_commit_lock (id int PRIMARY KEY, n bigint)")
+        cursor.execute("INSERT INTO bench_commit_lock VALUES (1, 0)")
 
 
-def appends(total: int, writers: int, *, chain_only: bool = False) -> float:
-    """Events per second, `writers` processes appending one event per transaction."""
+def appends(total: int, writers: int, *, mode: str = "tree") -> float:
+    """Events (or, for the commit floors, transactions) per second, `writers` processes: one event
+    per transaction through audit_record ("tree"), the chain-only statement ("chain_only"),
+    MANY_BATCH events per transaction through audit_record_many ("many"), or the floors
+    ("empty_commit", "locked_commit")."""
     from django.db import connections
 
     connections.close_all()
     ctx = multiprocessing.get_context("fork")
     start, done = ctx.Event(), ctx.Queue()
     procs = [
-        ctx.Process(target=_writer, args=(k, total // writers, chain_only, start, done))
+        ctx.Process(target=_writer, args=(k, total // writers, mode, start, done))
         for k in range(writers)
     ]
     for p in procs:
@@ -325,18 +378,19 @@ def main() -> None:
             sync_commit = cursor.fetchone()[0]
 
         chain_only_tables()
-        merkle_rates, chain_only_rates = [0.0], [0.0]
+        modes = ["chain_only", "tree", "many", "empty_commit", "locked_commit"]
+        rates: dict[str, list[float]] = {mode: [0.0] for mode in modes}
         for _ in range(4 if args.appends else 0):  # alternate: neither gets the quieter machine
-            chain_only_rates.append(appends(args.appends // 4, args.writers, chain_only=True))
-            merkle_rates.append(appends(args.appends // 4, args.writers))
+            for mode in modes:
+                rates[mode].append(appends(args.appends // 4, args.writers, mode=mode))
             print(
-                f"appends: {merkle_rates[-1]:.0f}/s with the tree, "
-                f"{chain_only_rates[-1]:.0f}/s chain only",
+                "appends: " + ", ".join(f"{mode} {rates[mode][-1]:.0f}/s" for mode in modes),
                 file=sys.stderr,
             )
+        merkle_rates, chain_only_rates = rates["tree"], rates["chain_only"]
         append_rate, chain_only_rate = max(merkle_rates), max(chain_only_rates)
         with connection.cursor() as cursor:
-            cursor.execute("DROP TABLE bench_chain_event, bench_chain_head")
+            cursor.execute("DROP TABLE bench_chain_event, bench_chain_head, bench_commit_lock")
         head = audit_head()[0]
         print(f"head at {head}", file=sys.stderr)
         measured = []
@@ -386,6 +440,14 @@ def main() -> None:
             "append_per_s": round(append_rate),
             "append_before_merkle_per_s": round(chain_only_rate),
             "append_ratio": round(append_rate / chain_only_rate, 3) if chain_only_rate else None,
+            # The floors of one event per transaction on this disk: commits with nothing to
+            # wait for but the WAL's fsync (group commit helps), and commits serialised on one
+            # row lock held through the fsync, as the chain's head is.
+            "empty_commit_per_s": round(max(rates["empty_commit"])),
+            "locked_commit_per_s": round(max(rates["locked_commit"])),
+            # Events appended as the bulk paths do: MANY_BATCH per transaction.
+            "append_many_per_s": round(max(rates["many"])),
+            "append_many_batch": MANY_BATCH,
             "chain_events": largest["events"],
             "verify_per_s": verify_rate,
             "raw_sha256_per_s": round(raw_rate),

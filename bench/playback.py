@@ -5,7 +5,8 @@ GET of the same stored bytes.
 
 One clip of `--mib` MiB goes through the real ingest path into the loopback S3 server (encrypted in
 segments). A sergeant's session states its purpose, then, in one run, alternating request by
-request, over HTTP on loopback (our endpoint served by a threaded WSGI server):
+request, over HTTP on loopback (our endpoint served by a threaded WSGI server, a thread per request,
+its database connections from a pool: BWV_DB_POOL_SIZE):
   ttfb:  ours, `GET /recordings/<id>/media` with `Range: bytes=0-`, until the first body byte;
          raw, `GetObject` with the same range of the stored (sealed) object, until its first byte;
   seek:  ours, a `--range-kib` range at a random offset, until its last byte; raw, `GetObject` of
@@ -83,6 +84,9 @@ def main() -> None:
     with local_services(redis=False):
         os.environ["DJANGO_SETTINGS_MODULE"] = "bwv.settings"
         os.environ["BWV_PLAIN_STATIC"] = "1"
+        # The threaded server below runs each request in a new thread: without a pool each Range
+        # request would open a database connection of its own.
+        os.environ.setdefault("BWV_DB_POOL_SIZE", "4")
         import django
 
         django.setup()

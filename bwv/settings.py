@@ -205,6 +205,22 @@ DATABASES = {
 }
 if env_secret("DATABASE_PASSWORD"):
     DATABASES["default"]["PASSWORD"] = env_secret("DATABASE_PASSWORD")
+# A persistent connection belongs to its thread: a server that runs each request in a new thread
+# (Django's threaded server, some ASGI set-ups) opens a connection per request, several
+# milliseconds each, which a player's stream of Range requests pays again and again. With
+# BWV_DB_POOL_SIZE (PostgreSQL only) a process keeps up to that many connections in a psycopg
+# pool shared by its threads instead; pooled connections are not persistent ones, so CONN_MAX_AGE
+# is 0 then. gunicorn's threads live as long as their worker and keep their connections anyway.
+DB_POOL_SIZE = env_int("BWV_DB_POOL_SIZE", 0)
+if DB_POOL_SIZE and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_SIZE,
+        # A request that finds every connection busy waits this long, then fails (a 503 from
+        # DatabaseUnavailableMiddleware), rather than queueing for ever.
+        "timeout": 10,
+    }
 if EMBEDDED_DB:
     # Web, worker and beat share one SQLite file: WAL lets readers and the writer overlap, and the
     # timeout makes a writer wait for the lock instead of failing at once.
@@ -310,6 +326,12 @@ BWV_INCIDENT_TAG_MARGIN_MINUTES = max(0, env_int("BWV_INCIDENT_TAG_MARGIN_MINUTE
 # The force's choice: footage a crime report's incidents offer to its case waits for the officer
 # in the case to confirm it as evidence (0), or is flagged as evidence and added at once (1).
 BWV_CASE_CANDIDATES_AUTO_FLAG = env_bool("BWV_CASE_CANDIDATES_AUTO_FLAG")
+# The incident view plays a recording beside the footage of its borough recorded at the same time;
+# where both clips carry GPS, only those recorded within this many metres of each other (clips
+# without a position are kept: the place cannot rule them out). At most BWV_INCIDENT_VIEW_MAX
+# play together; the rest are listed with links.
+BWV_INCIDENT_VIEW_DISTANCE_METRES = max(0, env_int("BWV_INCIDENT_VIEW_DISTANCE_METRES", 500))
+BWV_INCIDENT_VIEW_MAX = max(2, env_int("BWV_INCIDENT_VIEW_MAX", 6))
 # The largest body a connected system may send in one call.
 BWV_INTEGRATION_MAX_BYTES = env_int("BWV_INTEGRATION_MAX_BYTES", 256 * 1024)
 # Outbound webhooks: the first wait after a failed delivery, doubled after each failure up to the

@@ -86,11 +86,19 @@ def user_roles(user) -> set[str]:
         return set()
     cached = getattr(user, "_bwv_roles", None)
     if cached is None:
-        cached = set(user.groups.values_list("name", flat=True))
-        if user.is_superuser:
-            cached.add(Role.SYSTEM_ADMIN)
-        user._bwv_roles = cached
+        cached = user_roles_remember(user, user.groups.values_list("name", flat=True))
     return cached
+
+
+def user_roles_remember(user, group_names) -> set[str]:
+    """Cache on `user` the roles of these group names, read with the user (see
+    accounts.backends): the object lives for one request, so a change of roles applies from the
+    next one."""
+    roles = set(group_names)
+    if user.is_superuser:
+        roles.add(Role.SYSTEM_ADMIN)
+    user._bwv_roles = roles
+    return roles
 
 
 def user_has_role(user, *roles: str) -> bool:

@@ -93,6 +93,30 @@ def append_leaf(
     return frontier + node, nodes
 
 
+def append_leaves(
+    frontier: bytes, size: int, data: bytes
+) -> tuple[bytes, list[tuple[int, int, bytes]]]:
+    """append_leaf for many leaves at once, from their data (32 bytes each: the events' hashes)
+    rather than their leaf hashes: the new frontier and every node that became complete, in the
+    order append_leaf one by one gives them."""
+    leaves = map(
+        _digest,
+        map(_sha256, [b"\x00" + data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]),
+    )
+    nodes = []
+    for node in leaves:
+        nodes.append((0, size, node))
+        level = 0
+        while size >> level & 1:
+            node = _sha256(b"\x01" + frontier[-HASH_SIZE:] + node).digest()
+            frontier = frontier[:-HASH_SIZE]
+            level += 1
+            nodes.append((level, size >> level, node))
+        frontier += node
+        size += 1
+    return frontier, nodes
+
+
 def subtree_levels(first: int, data: bytes) -> list[bytes]:
     """Every complete node over the event hashes `data` (32 bytes each), which are the leaves
     from index `first` on; `first` must be a multiple of the block's size rounded up to a power

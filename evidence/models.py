@@ -260,6 +260,9 @@ class DerivedRecording(models.Model):
     spec = models.JSONField(default=dict)
     storage_key = models.CharField(max_length=255)
     size_bytes = models.BigIntegerField()
+    # Sealed in segments like an original (crypto.SegmentCipher), read a range at a time. Null for
+    # a copy made before that, sealed as one blob (crypto.seal_blob): still read, whole.
+    segment_size = models.PositiveIntegerField(null=True, blank=True)
     sha256 = models.CharField(max_length=64)
     kek_id = models.CharField(max_length=32)
     wrapped_key = models.BinaryField()

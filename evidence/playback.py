@@ -9,7 +9,8 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 
 from evidence.media import plaintext_range
-from evidence.models import Recording
+from evidence.models import DerivedRecording, Recording
+from evidence.redaction import derived_chunks
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -34,7 +35,8 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None | str:
     return start, end
 
 
-def media_response(recording: Recording, range_header: str):
+def media_response(recording: Recording | DerivedRecording, range_header: str):
+    """The plaintext of a recording or of a derived copy, whole or the one range asked for."""
     size = recording.size_bytes
     wanted = parse_range(range_header, size)
     if wanted == "416":
@@ -42,8 +44,13 @@ def media_response(recording: Recording, range_header: str):
         response["Content-Range"] = f"bytes */{size}"
         return response
     start, end = wanted or (0, size)
+    if isinstance(recording, DerivedRecording):
+        # A copy made before copies were segmented is one blob: derived_chunks opens it whole.
+        chunks = derived_chunks(recording, start, end)
+    else:
+        chunks = plaintext_range(recording, start, end)
     response = StreamingHttpResponse(
-        plaintext_range(recording, start, end),
+        chunks,
         status=206 if wanted else 200,
         content_type="video/mp4",
     )

@@ -78,6 +78,16 @@ def recording_consult(*, recording: Recording, actor, purpose: str) -> AuditEven
     )
 
 
+@transaction.atomic
+def recordings_consult(*, recordings: list[Recording], actor, purpose: str) -> list[AuditEvent]:
+    """Record that a person opened several recordings at once for one purpose (the incident view):
+    each is its own consultation, and either all are recorded or none is."""
+    return [
+        recording_consult(recording=recording, actor=actor, purpose=purpose)
+        for recording in recordings
+    ]
+
+
 class ClockCorrectionError(Exception):
     """A start time that cannot be set, with a message for the admin who gave it."""
 

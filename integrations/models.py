@@ -19,6 +19,7 @@ from django.db import models
 from django.db.models import Q
 
 from devices.models import Borough, Officer
+from evidence.crypto import unwrap_data_key, wrap_data_key
 from evidence.models import Incident
 from review.models import Case
 
@@ -250,11 +251,15 @@ class RetentionReview(models.Model):
 class WebhookSubscriber(models.Model):
     """A receiver of our events (e.g. the crime recording system), with its own signing secret.
 
-    Every delivery is signed with HMAC-SHA256 under `secret` (see integrations/webhooks.py)."""
+    Every delivery is signed with HMAC-SHA256 under its secret (see integrations/webhooks.py).
+    The secret is kept sealed under the key-encryption key, bound to `secret_id`, like a
+    recording's data key: a copy of the database alone does not let anyone sign as us."""
 
     name = models.CharField(max_length=100, unique=True)
     url = models.URLField(max_length=500)
-    secret = models.CharField(max_length=100, help_text="Shared with the receiver; never shown")
+    secret_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    secret_kek_id = models.CharField(max_length=64, editable=False)
+    secret_sealed = models.BinaryField(editable=False, help_text="Shared with the receiver")
     events = models.JSONField(default=list, help_text="The event types it receives")
     all_boroughs = models.BooleanField(default=False)
     boroughs = models.ManyToManyField(Borough, blank=True, related_name="+")
@@ -269,6 +274,17 @@ class WebhookSubscriber(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def secret_set(self, secret: str) -> None:
+        self.secret_kek_id, self.secret_sealed = wrap_data_key(
+            secret.encode(), object_id=self.secret_id
+        )
+
+    def secret(self) -> str:
+        """The signing secret, unsealed (raises crypto.TamperedError if the row was altered)."""
+        return unwrap_data_key(
+            self.secret_sealed, kek_id=self.secret_kek_id, object_id=self.secret_id
+        ).decode()
 
 
 class WebhookCursor(models.Model):

@@ -678,14 +678,15 @@ def webhook_subscriber_create(
     if not url.startswith(("https://", "http://")):
         raise InvalidInput("the URL must be http:// or https://")
     secret = secrets.token_urlsafe(32)
-    subscriber = WebhookSubscriber.objects.create(
+    subscriber = WebhookSubscriber(
         name=name,
         url=url,
-        secret=secret,
         events=sorted(set(events)),
         all_boroughs=all_boroughs,
         from_seq=audit_head_seq(),
     )
+    subscriber.secret_set(secret)
+    subscriber.save()
     subscriber.boroughs.set(boroughs)
     audit_record(
         actor=actor,

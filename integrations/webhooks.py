@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from custody.models import AuditEvent
 from custody.services import audit_record
+from evidence.crypto import TamperedError
 from evidence.models import Recording
 from integrations.models import (
     DeliveryState,
@@ -199,12 +200,18 @@ def _send(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
     """POST the delivery: (status or None, error, milliseconds). Outside any transaction."""
     body = json.dumps(delivery.payload, sort_keys=True, separators=(",", ":")).encode()
     timestamp = int(time.time())
+    try:
+        secret = delivery.subscriber.secret()
+    except TamperedError:
+        # Nothing unsigned leaves: the delivery fails, is retried and set aside like a receiver
+        # that does not answer, with the reason in the delivery log.
+        return None, "the signing secret does not unseal (its key is missing or the row altered)", 0
     headers = {
         "Content-Type": "application/json",
         "Idempotency-Key": str(delivery.id),
         "Bwv-Event": delivery.event,
         "Bwv-Sequence": str(delivery.event_seq),
-        "Bwv-Signature": f"t={timestamp},v1={signature(delivery.subscriber.secret, timestamp, body)}",
+        "Bwv-Signature": f"t={timestamp},v1={signature(secret, timestamp, body)}",
         "User-Agent": "bwv-evidence-webhooks/1",
     }
     started = time.monotonic()

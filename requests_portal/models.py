@@ -202,3 +202,55 @@ class ReleaseLink(models.Model):
 
     def __str__(self) -> str:
         return f"release of {self.request}"
+
+
+class RedactionJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RENDERING = "rendering", "Being made"
+    DONE = "done", "Made"
+    FAILED = "failed", "Failed"
+
+
+class RedactionJob(models.Model):
+    """A redacted copy asked for and made by a worker (requests_portal.tasks): the checked
+    specification, how far the rendering is, and what came of it. A job ends done (with its
+    `derived` copy, and the faces the detector still found in it) or failed (with `error`), never
+    with half a copy: `pending_key` names the object an attempt is writing, so an attempt that died
+    is cleaned up by the next."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    footage = models.ForeignKey(RequestFootage, on_delete=models.CASCADE, related_name="jobs")
+    spec = models.JSONField()  # {"boxes": [Box.as_dict()], "mutes": [[start, end]]}, checked
+    status = models.CharField(
+        max_length=12, choices=RedactionJobStatus.choices, default=RedactionJobStatus.QUEUED
+    )
+    progress = models.PositiveSmallIntegerField(default=0)  # 0-100
+    error = models.TextField(blank=True)
+    faces_found = models.JSONField(default=list)  # [{"t", "x", "y", "w", "h"}] in the copy
+    derived = models.ForeignKey(
+        "evidence.DerivedRecording",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    pending_key = models.CharField(max_length=255, blank=True)
+    pending_upload = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    purpose = models.CharField(max_length=200)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"redaction job {self.id} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (RedactionJobStatus.DONE, RedactionJobStatus.FAILED)

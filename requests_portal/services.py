@@ -23,12 +23,15 @@ from custody.services import audit_record, audit_record_many
 from evidence.crypto import SegmentCipher, new_data_key, open_blob, unwrap_data_key, wrap_data_key
 from evidence.media import plaintext_range
 from evidence.models import Recording, RecordingState
-from evidence.redaction import derived_bytes, redaction_create
+from evidence.redaction import derived_chunks, redaction_check
+from requests_portal import tasks  # the module: tasks.py calls services back
 from requests_portal.deadlines import foi_due, london_date, right_of_access_due
 from requests_portal.models import (
     AccessRequest,
     Decision,
     IdentityDocument,
+    RedactionJob,
+    RedactionJobStatus,
     ReleaseLink,
     RequestFootage,
     RequestKind,
@@ -360,16 +363,37 @@ def footage_attach(*, req: AccessRequest, recording: Recording, actor) -> Reques
     return footage
 
 
-def footage_redact(*, footage: RequestFootage, boxes: list, mutes: list, actor) -> None:
+@transaction.atomic
+def footage_redact(
+    *, footage: RequestFootage, boxes: list, mutes: list, actor, reason: str = ""
+) -> RedactionJob:
+    """Ask for a redacted copy: the specification is checked now (a bad one is refused here, with
+    its message, and nothing is queued); the copy is made by a worker once this commits
+    (`redaction_jobs.redaction_job_run`), and the job shows how far it is. Audited: who asked, and
+    why."""
     _require(footage.request, RequestStatus.IN_PROGRESS)
-    derived = redaction_create(
-        recording=footage.recording,
-        boxes=boxes,
-        mutes=mutes,
-        actor=actor,
-        purpose=f"redaction for {footage.request.reference}",
+    recording = footage.recording
+    parsed, ranges = redaction_check(recording=recording, boxes=boxes, mutes=mutes)
+    purpose = f"redaction for {footage.request.reference}" + (
+        f": {reason.strip()}" if reason.strip() else ""
     )
-    RequestFootage.objects.filter(pk=footage.pk).update(derived=derived)
+    job = RedactionJob.objects.create(
+        footage=footage,
+        spec={"boxes": [b.as_dict() for b in parsed], "mutes": [list(r) for r in ranges]},
+        requested_by=actor,
+        requested_at=timezone.now(),
+        purpose=purpose[:200],
+    )
+    audit_record(
+        actor=actor,
+        action="recording.redaction_requested",
+        obj=recording,
+        justification=job.purpose,
+        detail={"job": str(job.pk), "request": footage.request.reference, **job.spec},
+    )
+    job_id = str(job.pk)
+    transaction.on_commit(lambda: tasks.footage_redaction_task.delay(job_id))
+    return job
 
 
 @transaction.atomic
@@ -389,6 +413,11 @@ def request_decide(
             raise RequestError("attach the footage to disclose first")
         if decision == Decision.PARTIAL and any(f.derived_id is None for f in footage):
             raise RequestError("a partial disclosure releases redacted copies: redact each clip")
+        if RedactionJob.objects.filter(
+            footage__request=req,
+            status__in=[RedactionJobStatus.QUEUED, RedactionJobStatus.RENDERING],
+        ).exists():
+            raise RequestError("a redacted copy is still being made: decide once it is ready")
     req.decision, req.decision_reasons, req.exemptions = (
         decision,
         reasons.strip(),
@@ -466,7 +495,7 @@ def release_download(*, token: str, ip: str) -> tuple[AccessRequest, list]:
     files = []
     for name, size, footage in release_contents(req):
         if footage.derived is not None:
-            files.append((name, size, lambda d=footage.derived: [derived_bytes(d)]))
+            files.append((name, size, lambda d=footage.derived: derived_chunks(d)))
         else:
             r = footage.recording
             files.append((name, size, lambda r=r: plaintext_range(r, 0, r.size_bytes)))

@@ -33,4 +33,9 @@ staff_urlpatterns = [
         views.derived_view,
         name="disclosure-derived",
     ),
+    path(
+        "<int:request_id>/footage/<int:footage_id>/redaction/<uuid:job_id>",
+        views.redaction_job_view,
+        name="disclosure-redaction-job",
+    ),
 ]

@@ -12,7 +12,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.db.models import F, Q
-from django.http import Http404, HttpResponse, HttpResponseForbidden, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpResponseForbidden,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -24,12 +29,18 @@ from common.auth import staff_required
 from common.web import client_ip, page_of, sort_by
 from custody.zipstream import ZipStream
 from evidence.models import Recording
-from evidence.playback import Marker, consulted, mark_consulted, player_for
-from evidence.redaction import RedactionError, derived_bytes, propose_face_boxes
+from evidence.playback import Marker, consulted, mark_consulted, media_response, player_for
+from evidence.redaction import RedactionError, propose_face_boxes
 from evidence.services import recording_consult
 from requests_portal.deadlines import london_date
 from requests_portal.forms import RequestForm, altcha_challenge
-from requests_portal.models import Decision, IdentityDocument, RequestFootage, RequestStatus
+from requests_portal.models import (
+    Decision,
+    IdentityDocument,
+    RedactionJob,
+    RequestFootage,
+    RequestStatus,
+)
 from requests_portal.selectors import (
     ReleaseLinkUnusable,
     identity_document_get_for,
@@ -305,7 +316,9 @@ def request_detail_view(request, request_id):
             "player": player,
             "steps": req.steps.all(),
             "decisions": Decision.choices,
-            "footage": req.footage.select_related("recording", "recording__camera", "derived"),
+            "footage": _with_jobs(
+                req.footage.select_related("recording", "recording__camera", "derived")
+            ),
             "candidates": candidate_recordings(req)
             .select_related("camera", "officer")
             .exclude(pk__in=attached)
@@ -315,6 +328,21 @@ def request_detail_view(request, request_id):
             "today": london_date(timezone.now()),
         },
     )
+
+
+def _with_jobs(footage) -> list[RequestFootage]:
+    """The footage, each with `latest_job` (the last redaction asked for) and `copy_job` (the one
+    that made its current copy: what the face detector found in it), in one query."""
+    footage = list(footage)
+    jobs = RedactionJob.objects.filter(footage__in=footage).select_related("requested_by")
+    latest, made = {}, {}
+    for job in jobs.order_by("requested_at"):
+        latest[job.footage_id] = job
+        if job.derived_id:
+            made[job.derived_id] = job
+    for f in footage:
+        f.latest_job, f.copy_job = latest.get(f.pk), made.get(f.derived_id)
+    return footage
 
 
 def _playable(req):
@@ -437,6 +465,10 @@ def _footage_for(request, request_id, footage_id) -> RequestFootage:
     return footage
 
 
+def _latest_job(footage: RequestFootage):
+    return footage.jobs.select_related("requested_by").first()
+
+
 @staff_required
 def redact_view(request, request_id, footage_id):
     if not _may_disclose(request.user):
@@ -454,8 +486,18 @@ def redact_view(request, request_id, footage_id):
                 mutes = json.loads(request.POST.get("mutes") or "[]")
                 if not isinstance(boxes, list) or not isinstance(mutes, list):
                     raise RedactionError("boxes and muted ranges are lists")
-                footage_redact(footage=footage, boxes=boxes, mutes=mutes, actor=request.user)
-                messages.success(request, "Redacted copy made; the original is unchanged.")
+                footage_redact(
+                    footage=footage,
+                    boxes=boxes,
+                    mutes=mutes,
+                    actor=request.user,
+                    reason=request.POST.get("reason", ""),
+                )
+                messages.success(
+                    request,
+                    "The redacted copy is being made; the original is unchanged. "
+                    "Its progress is shown with the footage.",
+                )
                 return redirect("disclosure-request", request_id=footage.request_id)
             except (ValueError, RedactionError, RequestError) as exc:
                 error = (
@@ -474,19 +516,42 @@ def redact_view(request, request_id, footage_id):
             "proposals_json": json.dumps(proposals),
             "width": info.get("width"),
             "height": info.get("height"),
+            "job": _latest_job(footage),
         },
         status=400 if error and request.method == "POST" and not proposals else 200,
     )
 
 
+@require_GET
+@never_cache
+@staff_required
+def redaction_job_view(request, request_id, footage_id, job_id):
+    """How far a redaction job is, as JSON, for the page that polls it (static/js/redaction.js)."""
+    if not _may_disclose(request.user):
+        return HttpResponseForbidden("For disclosure officers.")
+    footage = _footage_for(request, request_id, footage_id)
+    job = footage.jobs.filter(pk=job_id).first()
+    if job is None:
+        raise Http404
+    return JsonResponse(
+        {
+            "status": job.status,
+            "status_text": job.get_status_display(),
+            "progress": job.progress,
+            "finished": job.finished,
+            "error": job.error,
+            "faces_found": job.faces_found,
+        }
+    )
+
+
 @staff_required
 def derived_view(request, request_id, footage_id):
-    """The redacted copy, for the disclosure officers to check before release."""
+    """The redacted copy, for the disclosure officers to check before release: served as an
+    original is, a range at a time (206 for a Range request)."""
     if not _may_disclose(request.user):
         return HttpResponseForbidden("For disclosure officers.")
     footage = _footage_for(request, request_id, footage_id)
     if footage.derived is None:
         raise Http404
-    response = HttpResponse(derived_bytes(footage.derived), content_type="video/mp4")
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return media_response(footage.derived, request.headers.get("Range", ""))

@@ -15,7 +15,7 @@ from custody.exports import BundleFile, bundle_filename, bundle_stream, iso
 from custody.models import Export
 from evidence.media import plaintext_range, recording_cipher
 from evidence.models import DerivedRecording, Recording
-from evidence.redaction import derived_bytes
+from evidence.redaction import derived_chunks
 
 
 def _clip_path(recording: Recording) -> str:
@@ -57,7 +57,8 @@ def _clip_chunks(recording: Recording) -> Iterator[bytes]:
 
 
 def _derived_chunks(derived: DerivedRecording) -> Iterator[bytes]:
-    yield derived_bytes(derived)
+    # A segment at a time (a copy stored as one blob, made before copies were segmented, whole).
+    yield from derived_chunks(derived)
 
 
 def export_footage(export: Export) -> tuple[list[BundleFile], list[Recording]]:

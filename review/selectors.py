@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 from common.roles import Role, user_has_role
 from custody.models import AuditEvent, Export
 from devices.selectors import user_borough
+from evidence.ingest import MAX_RECORDING
 from evidence.models import Incident, Recording, RecordingState
 from evidence.selectors import recording_list_for, staff_borough_ids
 from review.filters import RecordingFilter, active_flags
@@ -216,6 +218,65 @@ def incident_recordings_for(*, user, incident: Incident) -> QuerySet[Recording]:
         .annotate(flagged=Exists(active_flags()))
         .order_by("started_at", "id")
     )
+
+
+EARTH_RADIUS_METRES = 6_371_000
+
+
+def metres_apart(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """The great-circle distance between two (latitude, longitude) points (haversine)."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_METRES * math.asin(min(1.0, math.sqrt(h)))
+
+
+def recording_overlaps_for(*, user, recording: Recording, within_metres: float) -> list[Recording]:
+    """The footage to play beside `recording`: itself and every available recording the user may
+    see of the same borough whose time overlaps it, in the order it was recorded. Where both clips
+    carry GPS, only those within `within_metres`; a clip without a position is kept, since the
+    place cannot rule it out. A clip whose camera clock is suspect is left out (its time says
+    nothing), as incident tagging leaves it out, unless it is `recording` itself."""
+    overlapping = Q(
+        borough_id=recording.borough_id,
+        clock_suspect=False,
+        # The lower bound lets rec_borough_started walk only a day of the borough's footage: no
+        # clip is longer (ingest refuses one), so none starting earlier reaches the start.
+        started_at__gt=recording.started_at - MAX_RECORDING,
+        started_at__lt=recording.ended_at,
+        ended_at__gt=recording.started_at,
+    )
+    here = None
+    if recording.gps_lat is not None and recording.gps_lon is not None:
+        here = (recording.gps_lat, recording.gps_lon)
+        # A box around the point, in the query; the exact distance is checked below.
+        dlat = math.degrees(within_metres / EARTH_RADIUS_METRES)
+        dlon = dlat / max(math.cos(math.radians(recording.gps_lat)), 1e-6)
+        overlapping &= (
+            Q(gps_lat__isnull=True)
+            | Q(gps_lon__isnull=True)
+            | Q(
+                gps_lat__range=(here[0] - dlat, here[0] + dlat),
+                gps_lon__range=(here[1] - dlon, here[1] + dlon),
+            )
+        )
+    found = (
+        recording_list_for(user=user)
+        .filter(overlapping | Q(pk=recording.pk), state=RecordingState.AVAILABLE)
+        .select_related("camera", "officer", "borough")
+        .order_by("started_at", "id")
+    )
+    return [
+        r
+        for r in found
+        if r.pk == recording.pk
+        or here is None
+        or r.gps_lat is None
+        or r.gps_lon is None
+        or metres_apart(here, (r.gps_lat, r.gps_lon)) <= within_metres
+    ]
 
 
 def case_decider(*, user, case: Case) -> bool:

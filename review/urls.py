@@ -10,6 +10,7 @@ recording_urlpatterns = [
     path("<uuid:recording_id>/case", views.case_add_view, name="recording-add-to-case"),
     path("<uuid:recording_id>/bookmarks", views.bookmark_add_view, name="recording-bookmark"),
     path("<uuid:recording_id>/", views.recording_detail_view, name="recording-detail"),
+    path("<uuid:recording_id>/together", views.recording_together_view, name="recording-together"),
     path("<uuid:recording_id>/media", views.recording_media_view, name="recording-media"),
     path("<uuid:recording_id>/still", views.recording_still_view, name="recording-still"),
     path("<uuid:recording_id>/poster", views.recording_poster_view, name="recording-poster"),
@@ -45,6 +46,7 @@ case_urlpatterns = [
 
 incident_urlpatterns = [
     path("<int:incident_id>/", views.incident_detail_view, name="incident-detail"),
+    path("<int:incident_id>/together", views.incident_together_view, name="incident-together"),
 ]
 
 export_urlpatterns = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateformat import format as date_format
 from django.views.decorators.http import require_POST
 
 from common.auth import staff_required
@@ -31,7 +33,7 @@ from evidence.playback import (
     player_for,
 )
 from evidence.probe import poster_thumbnail
-from evidence.selectors import recording_get_for
+from evidence.selectors import recording_get_for, staff_borough_ids
 from evidence.services import (
     BookmarkError,
     ConsultationError,
@@ -42,6 +44,7 @@ from evidence.services import (
     borough_grant_revoke,
     recording_consult,
     recording_still_take,
+    recordings_consult,
 )
 from review.audit_words import audit_lines
 from review.models import EvidenceFlag, FlagKind
@@ -52,6 +55,7 @@ from review.selectors import (
     incident_get_for,
     incident_list_for,
     incident_recordings_for,
+    recording_overlaps_for,
     recording_search,
 )
 from review.services import (
@@ -141,6 +145,7 @@ def recording_detail_view(request, recording_id):
         .order_by("opened_at"),
         "days_left": (recording.delete_after - timezone.now()).days,
         "crime_ref_example": settings.BWV_CRIME_REF_EXAMPLE,
+        "can_watch_together": _may_watch_together(request.user),
     }
     return render(request, "staff/recording.html", context)
 
@@ -572,5 +577,124 @@ def incident_detail_view(request, incident_id):
         "search_url": reverse("recording-search")
         + "?"
         + urlencode({"incident": incident.reference}),
+        "can_watch_together": _may_watch_together(request.user),
     }
     return render(request, "staff/incident.html", context)
+
+
+# -- The incident view: several recordings of the same time, played in step ---------------------
+
+
+def _may_watch_together(user) -> bool:
+    """The incident view is for those who review a borough's footage (and system admins): an
+    officer, who sees only their own footage, has nothing to set beside it."""
+    return staff_borough_ids(user=user, with_grants=True) != []
+
+
+@staff_required
+def recording_together_view(request, recording_id):
+    """A recording beside every other of its borough that the user may see recorded at the same
+    time (and, where both carry GPS, nearby), played in step on one timeline."""
+    if not _may_watch_together(request.user):
+        return HttpResponseForbidden("Your role cannot open the incident view.")
+    recording = recording_get_for(user=request.user, recording_id=recording_id)
+    recordings = recording_overlaps_for(
+        user=request.user,
+        recording=recording,
+        within_metres=settings.BWV_INCIDENT_VIEW_DISTANCE_METRES,
+    )
+    return _together_page(
+        request,
+        recordings,
+        anchor=recording,
+        caption=f"Camera {recording.camera.serial}, {_local(recording.started_at)}",
+        back=(reverse("recording-detail", args=[recording.pk]), "Back to the recording"),
+    )
+
+
+@staff_required
+def incident_together_view(request, incident_id):
+    """Every officer's footage of a dispatch incident that the user may see, played in step."""
+    if not _may_watch_together(request.user):
+        return HttpResponseForbidden("Your role cannot open the incident view.")
+    incident = incident_get_for(user=request.user, incident_id=incident_id)
+    return _together_page(
+        request,
+        list(incident_recordings_for(user=request.user, incident=incident)),
+        anchor=None,
+        caption=f"Incident {incident.reference}",
+        back=(reverse("incident-detail", args=[incident.pk]), "Back to the incident"),
+    )
+
+
+def _local(when) -> str:
+    return date_format(timezone.localtime(when), "D j M Y H:i:s")
+
+
+def _together_page(request, recordings, *, anchor, caption: str, back: tuple[str, str]):
+    """Asks once for the purpose of opening the footage not yet opened in this session (one
+    consultation recorded for each recording), then plays them side by side. The form names the
+    recordings it opens, and only those are recorded: one that appeared since is asked for again."""
+    shown = recordings[: settings.BWV_INCIDENT_VIEW_MAX]
+    if anchor is not None and anchor not in shown:
+        # Too many of the same time: the recording itself, and those that started nearest it.
+        nearest = sorted(
+            recordings, key=lambda r: (r.pk != anchor.pk, abs(r.started_at - anchor.started_at))
+        )
+        shown = [r for r in recordings if r in nearest[: settings.BWV_INCIDENT_VIEW_MAX]]
+    more = [r for r in recordings if r not in shown]
+    unopened = [r for r in shown if not consulted(request, r)]
+    error = None
+    if request.method == "POST":
+        named = set(request.POST.getlist("recording"))
+        opening = [r for r in unopened if str(r.pk) in named]
+        try:
+            if not opening:
+                raise ConsultationError("the footage to open has changed: check the list again")
+            recordings_consult(
+                recordings=opening, actor=request.user, purpose=request.POST.get("purpose", "")
+            )
+        except ConsultationError as exc:
+            error = str(exc)
+        else:
+            for recording in opening:
+                mark_consulted(request, recording)
+            return redirect(request.path)
+    context = {
+        "caption": caption,
+        "back_url": back[0],
+        "back_label": back[1],
+        "anchor": anchor,
+        "more": more,
+        "count": len(recordings),
+    }
+    if unopened:
+        context |= {"unopened": unopened, "error": error}
+        return render(request, "staff/together_purpose.html", context, status=400 if error else 200)
+    tiles = [
+        {
+            "recording": r,
+            "player": player_for(
+                r,
+                element_id=f"player-{n}",
+                src=reverse("recording-media", args=[r.pk]),
+                poster=reverse("recording-poster", args=[r.pk]) if r.poster_key else "",
+            ),
+            "ends_at": _media_end(r),
+        }
+        for n, r in enumerate(shown, start=1)
+    ]
+    context |= {
+        "tiles": tiles,
+        "timeline_start": min((r.started_at for r in shown), default=None),
+        "timeline_end": max((t["ends_at"] for t in tiles), default=None),
+    }
+    return render(request, "staff/together.html", context)
+
+
+def _media_end(recording):
+    """When the clip's footage ends on the wall clock: its start plus the probed length, which is
+    what plays (the end the camera declared may disagree with the file)."""
+    if recording.duration_seconds:
+        return recording.started_at + timedelta(seconds=recording.duration_seconds)
+    return recording.ended_at

@@ -117,8 +117,11 @@ def ingested_recording(
     data: bytes | None = None,
     start: datetime | None = None,
     dock_obj=None,
+    seconds: float = 2,
+    **metadata,
 ):
-    """A recording that went through the real ingest path into the real store."""
+    """A recording that went through the real ingest path into the real store; `seconds` is the
+    length the dock declares, and `metadata` more of what it sends (say `gps="51.5,-0.1"`)."""
     from evidence.ingest import upload_append, upload_create
     from evidence.models import Recording
     from evidence.sample_media import make_clip
@@ -130,7 +133,7 @@ def ingested_recording(
     if dock_obj is None:
         dock_obj, _key = dock(borough_code=cam.borough.code)
     data = data or make_clip(seconds=2, tone_hz=200 + next(_seq) % 800)
-    meta = clip_metadata(cam, data, started=start, seconds=2)
+    meta = clip_metadata(cam, data, started=start, seconds=seconds, **metadata)
     upload = upload_create(dock=dock_obj, length=len(data), metadata=meta)
     upload = upload_append(
         upload_id=upload.id,

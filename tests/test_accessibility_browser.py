@@ -103,6 +103,8 @@ def world(settings):
     suspect = f.recording_row(
         cam=cam,
         started=timezone.now().replace(year=1970),
+        # As ingest sets it for a suspect clock: retention counts from arrival, not from 1970.
+        delete_after=timezone.now() + timedelta(days=31),
         clock_suspect=True,
         clock_suspect_reason=ClockSuspect.BEFORE_2000,
     )

@@ -14,6 +14,7 @@ IDEMPOTENT = {
     "custody.tasks.audit_checkpoint_task",
     "requests_portal.tasks.verification_retry_unsent_task",
     "requests_portal.tasks.request_holds_release_due_task",
+    "requests_portal.tasks.footage_redaction_task",
     "integrations.tasks.webhook_outbox_task",
     "integrations.tasks.webhook_stream_deliver_task",
 }

@@ -150,6 +150,7 @@ def test_the_pages_of_every_role_have_no_inline_script_or_style(small_clip):
         "/",
         "/recordings/",
         f"/recordings/{recording.pk}/",
+        f"/recordings/{recording.pk}/together",
         "/cases/",
         f"/cases/{case.pk}/",
         "/exports/",
@@ -193,6 +194,8 @@ def test_the_pages_of_every_role_have_no_inline_script_or_style(small_clip):
             assert response.status_code == 200, (user, path, response.status_code)
             if path == f"/recordings/{recording.pk}/":
                 assert b'id="player"' in response.content  # the page itself, past the purpose
+            if path.endswith("/together"):
+                assert b'id="player-1"' in response.content  # the incident view's players
             assert_strict(response)
             assert_nothing_inline(response)
 

@@ -13,6 +13,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from bwv.celery import app
 from common.roles import Role
 from evidence.sample_media import make_clip
 from requests_portal.models import AccessRequest, RequestStatus
@@ -36,7 +37,18 @@ def _link(kind: str) -> str:
     raise AssertionError(f"no {kind} link in {len(mail.outbox)} messages")
 
 
-def test_a_request_from_the_public_to_a_redacted_download(live_server, browser_page, settings):
+@pytest.fixture
+def eager_tasks():
+    """Queued tasks run at once, after the commit that queues them (the redacted copy is made as
+    the page's POST ends, as a worker would make it a moment later)."""
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def test_a_request_from_the_public_to_a_redacted_download(
+    live_server, browser_page, settings, eager_tasks
+):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.SITE_URL = live_server.url
     page = browser_page

@@ -3,6 +3,7 @@
 import subprocess
 
 import pytest
+from django.contrib.auth.models import Group
 
 from common.roles import Role
 from custody.models import AuditEvent
@@ -107,16 +108,29 @@ def test_range_requests_return_exactly_those_bytes(client, recording, clip, head
 def test_a_range_request_costs_a_fixed_few_queries(
     client, recording, clip, django_assert_num_queries
 ):
-    # The player sends a Range request at every seek: session, user, second factor, role, and the
-    # recording with its scope (officer's borough, grants) in one query; the idle timeout's session
-    # refresh is written at most once a minute (common/sessions.py), not here. Never a query per
-    # segment nor an audit write once the consultation is recorded.
+    # The player sends a Range request at every seek: session, user with its roles, second
+    # factor, and the recording with its scope (officer's borough, grants) in one query; the idle
+    # timeout's session refresh is written at most once a minute (common/sessions.py), not here.
+    # Never a query per segment nor an audit write once the consultation is recorded.
     f.signed_in(client, Role.CUSTODY_SERGEANT)
     _open(client, recording)
     for header in ("bytes=0-", f"bytes={len(clip) // 2}-{len(clip) // 2 + 99}"):
-        with django_assert_num_queries(5):
+        with django_assert_num_queries(4):
             response = client.get(f"/recordings/{recording.pk}/media", HTTP_RANGE=header)
             assert response.status_code == 206 and b"".join(response.streaming_content)
+
+
+def test_roles_taken_away_close_the_footage_at_the_next_range_request(client, recording):
+    # The roles are read with the user, once per request: never remembered from one request to
+    # the next, so a sergeant who loses the role loses the footage at once.
+    user = f.signed_in(client, Role.CUSTODY_SERGEANT)
+    _open(client, recording)
+    media = f"/recordings/{recording.pk}/media"
+    assert client.get(media, HTTP_RANGE="bytes=0-9").status_code == 206
+    user.groups.clear()
+    assert client.get(media, HTTP_RANGE="bytes=0-9").status_code == 404
+    user.groups.add(Group.objects.get(name=Role.CUSTODY_SERGEANT))
+    assert client.get(media, HTTP_RANGE="bytes=0-9").status_code == 206
 
 
 def test_an_unsatisfiable_range_is_416(client, recording, clip):

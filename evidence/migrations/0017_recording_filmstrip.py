@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("evidence", "0015_dispatch_incidents_and_tags"),
+        ("evidence", "0016_derived_recording_segment_size"),
     ]
 
     operations = [

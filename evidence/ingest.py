@@ -59,6 +59,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
+from celery import current_app
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
@@ -81,6 +82,8 @@ from evidence.hashstate import ResumableSha256
 from evidence.incidents import recording_tag_incidents
 from evidence.models import IngestUpload, Recording, RecordingState
 from evidence.probe import ProbeError, probe_and_poster
+
+FILMSTRIP_TASK = "evidence.tasks.recording_filmstrip_make_task"
 
 log = logging.getLogger(__name__)
 
@@ -918,6 +921,8 @@ def _finish(
                 },
             )
             recording_tag_incidents(recording=recording, actor=upload.dock)
+            recording_id = str(recording.pk)
+            transaction.on_commit(lambda: _queue_filmstrip(recording_id))
     except IntegrityError:
         # The clip is already stored: another upload of it finished first (a race, or a stock tus
         # client sending again what the server has). Keep that recording, drop this copy; the
@@ -952,6 +957,16 @@ def _finish(
             )
     upload.refresh_from_db()
     return upload
+
+
+def _queue_filmstrip(recording_id: str) -> None:
+    """The filmstrip decodes the whole clip: a worker makes it once the recording is stored (by
+    the task's name, since the tasks module imports this one). A broker that is down loses no
+    clip: the player works without a filmstrip and `make_missing_filmstrips` makes it later."""
+    try:
+        current_app.send_task(FILMSTRIP_TASK, args=[recording_id])
+    except Exception:
+        log.warning("the filmstrip of %s was not queued", recording_id, exc_info=True)
 
 
 def _reject(upload: IngestUpload, reason: str) -> None:

@@ -73,12 +73,18 @@ def plaintext_range(
 
 def recording_poster(recording: Recording) -> bytes:
     """The recording's poster frame (JPEG), decrypted."""
+    return _open_small(recording, recording.poster_key, purpose="poster")
+
+
+def recording_filmstrip(recording: Recording) -> bytes:
+    """The recording's filmstrip sprite (JPEG, evidence/filmstrip.py), decrypted."""
+    return _open_small(recording, recording.filmstrip_key, purpose="filmstrip")
+
+
+def _open_small(recording: Recording, storage_key: str, *, purpose: str) -> bytes:
     key = unwrap_data_key(recording.wrapped_key, kek_id=recording.kek_id, object_id=recording.id)
     return open_blob(
-        key,
-        object_id=recording.id,
-        purpose="poster",
-        sealed=blob_store().get(recording.poster_key),
+        key, object_id=recording.id, purpose=purpose, sealed=blob_store().get(storage_key)
     )
 
 

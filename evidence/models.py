@@ -70,6 +70,11 @@ class Recording(models.Model):
     # Storage and encryption
     storage_key = models.CharField(max_length=255)
     poster_key = models.CharField(max_length=255, blank=True)
+    # The timeline's preview frames, one sealed JPEG sprite made after ingest (evidence/filmstrip.py);
+    # empty until it is made. Its layout (interval, frame count, columns, frame size) beside it.
+    # Defaults in the database too, so bulk loads that name the older columns keep working.
+    filmstrip_key = models.CharField(max_length=255, blank=True, default="", db_default="")
+    filmstrip = models.JSONField(null=True, blank=True)
     segment_size = models.PositiveIntegerField()
     kek_id = models.CharField(max_length=32)
     wrapped_key = models.BinaryField(null=True, blank=True)

@@ -81,10 +81,12 @@ def player_for(
     poster: str = "",
     still_url: str = "",
     markers: list[Marker] | tuple[Marker, ...] = (),
+    filmstrip: str = "",
 ) -> dict:
     """What the player component (templates/components/player.html) needs to show a clip: its
     media and poster URLs, the frame rate from the probe (25 when the probe found none), its start
-    for the wall-clock time, and the timeline's markers in time order."""
+    for the wall-clock time, the timeline's markers in time order, and its filmstrip (the URL of
+    its sprite with the layout of its frames) when there is one."""
     info = recording.media_info or {}
     duration = float(recording.duration_seconds or info.get("duration_seconds") or 0)
     return {
@@ -99,6 +101,9 @@ def player_for(
         "height": info.get("height") or 9,
         "markers": sorted(markers, key=lambda m: m.at),
         "title": f"Camera {recording.camera.serial}",
+        "filmstrip": {"url": filmstrip, **(recording.filmstrip or {})}
+        if filmstrip and recording.filmstrip
+        else None,
     }
 
 

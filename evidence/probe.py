@@ -12,6 +12,7 @@ from evidence.media import PlaintextReader
 from evidence.models import Recording
 
 POSTER_WIDTH = 640
+THUMBNAIL_WIDTH = 160
 
 
 class ProbeError(Exception):
@@ -76,6 +77,26 @@ def _poster(container, video) -> bytes | None:
     except av.error.FFmpegError as exc:
         raise ProbeError(f"no frame could be decoded: {exc}") from None
     raise ProbeError("the video stream has no frames")
+
+
+def poster_thumbnail(poster: bytes, *, width: int = THUMBNAIL_WIDTH) -> bytes:
+    """A poster (JPEG) made small for a list's cell, as a JPEG."""
+    decoder = av.CodecContext.create("mjpeg", "r")
+    try:
+        frame = next(iter(decoder.decode(av.Packet(poster))), None)
+    except av.error.FFmpegError as exc:
+        raise ProbeError(f"the poster does not decode: {exc}") from None
+    if frame is None:
+        raise ProbeError("the poster does not decode")
+    width = min(width, frame.width)
+    height = max(2, int(frame.height * width / frame.width) // 2 * 2)
+    encoder = av.CodecContext.create("mjpeg", "w")
+    encoder.width, encoder.height = width, height
+    encoder.pix_fmt = "yuvj420p"
+    encoder.time_base = av.time_base
+    picture = frame.reformat(width=width, height=height, format="yuvj420p")
+    packets = list(encoder.encode(picture)) + list(encoder.encode(None))
+    return b"".join(bytes(p) for p in packets)
 
 
 def frame_png(recording: Recording, at_seconds: float) -> tuple[bytes, float]:

@@ -30,7 +30,7 @@ def object_legal_hold_sync(*, recording_id) -> bool | None:
         return None
     on = Hold.objects.filter(recording=recording, active=True, source=HoldSource.EVIDENCE).exists()
     store = blob_store()
-    keys = [k for k in (recording.storage_key, recording.poster_key) if k]
+    keys = [k for k in (recording.storage_key, recording.poster_key, recording.filmstrip_key) if k]
     for key in keys:
         store.set_legal_hold(key, on)
     audit_record(

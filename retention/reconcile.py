@@ -36,7 +36,7 @@ def _expected_keys(prefix: str) -> Iterator[tuple[str, Recording]]:
     """(key, recording) for every object a recording says should exist, in byte order of key."""
     live = [RecordingState.AVAILABLE, RecordingState.UPLOADING, RecordingState.DELETING]
     rows = Recording.objects.filter(state__in=live, storage_key__startswith=prefix).only(
-        "id", "state", "storage_key", "poster_key"
+        "id", "state", "storage_key", "poster_key", "filmstrip_key"
     )
     ordering = "storage_key"
     if connection.vendor == "postgresql":
@@ -44,7 +44,9 @@ def _expected_keys(prefix: str) -> Iterator[tuple[str, Recording]]:
         rows = rows.annotate(key_c=Collate("storage_key", "C"))
         ordering = "key_c"
     for recording in rows.order_by(ordering).iterator(chunk_size=2000):
-        keys = sorted(k for k in (recording.storage_key, recording.poster_key) if k)
+        keys = sorted(
+            k for k in (recording.storage_key, recording.poster_key, recording.filmstrip_key) if k
+        )
         for key in keys:
             yield key, recording
 
@@ -65,8 +67,8 @@ def _why_missing(recording_id) -> str | None:
 
 
 def reconcile(prefix: str = PREFIX) -> Iterator[Finding]:
-    # storage_key and poster_key share the prefix recordings/<id>/, so for one recording both
-    # keys sort together, and recordings sort by id: both sides are in the same order.
+    # storage_key, poster_key and filmstrip_key share the prefix recordings/<id>/, so for one
+    # recording its keys sort together, and recordings sort by id: both sides are in the same order.
     stored = blob_store().iter_keys(prefix)
     expected = _expected_keys(prefix)
     s = next(stored, None)

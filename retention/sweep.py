@@ -125,6 +125,7 @@ class _Claimed:
     delete_after: datetime
     storage_key: str
     poster_key: str
+    filmstrip_key: str
 
 
 _CLAIMED_COLUMNS = (
@@ -139,6 +140,7 @@ _CLAIMED_COLUMNS = (
     "delete_after",
     "storage_key",
     "poster_key",
+    "filmstrip_key",
 )
 
 
@@ -183,7 +185,7 @@ def _claim_batch(*, token: uuid.UUID, now: datetime, batch_size: int) -> _Batch 
 
 
 def _object_keys(recording: _Claimed) -> list[str]:
-    return [k for k in (recording.storage_key, recording.poster_key) if k]
+    return [k for k in (recording.storage_key, recording.poster_key, recording.filmstrip_key) if k]
 
 
 def _certificate(recording: _Claimed, *, run: SweepRun, policy: str, at: datetime, keys) -> dict:

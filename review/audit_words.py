@@ -31,6 +31,7 @@ ACTION_WORDS = {
     "recording.time_corrected": "corrected the recording's time",
     "recording.erased": "deleted the recording",
     "recording.object_legal_hold": "placed a legal hold on the stored recording",
+    "recording.filmstrip_made": "made the recording's filmstrip (small frames for the timeline)",
     "recording.attached_to_request": "attached the recording to an access request",
     "hold.placed": "placed a hold on the recording",
     "hold.lifted": "lifted a hold on the recording",
@@ -84,6 +85,7 @@ SYSTEM_ACTORS = {
     "system:retention-sweep": "The nightly retention sweep",
     "system:audit-verify": "The audit chain's verification",
     "system:object-lock": "The media store's object lock",
+    "system:filmstrip": "The system",
 }
 
 

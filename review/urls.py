@@ -14,6 +14,12 @@ recording_urlpatterns = [
     path("<uuid:recording_id>/media", views.recording_media_view, name="recording-media"),
     path("<uuid:recording_id>/still", views.recording_still_view, name="recording-still"),
     path("<uuid:recording_id>/poster", views.recording_poster_view, name="recording-poster"),
+    path(
+        "<uuid:recording_id>/thumbnail", views.recording_thumbnail_view, name="recording-thumbnail"
+    ),
+    path(
+        "<uuid:recording_id>/filmstrip", views.recording_filmstrip_view, name="recording-filmstrip"
+    ),
     path("<uuid:recording_id>/flag", views.recording_flag_view, name="recording-flag"),
     path(
         "<uuid:recording_id>/flags/<int:flag_id>/lift",

@@ -23,7 +23,7 @@ from common.web import page_of, safe_local_path, sort_by
 from custody.models import AuditEvent
 from devices.models import Borough
 from devices.selectors import user_borough
-from evidence.media import recording_poster
+from evidence.media import recording_filmstrip, recording_poster
 from evidence.models import BoroughAccessGrant
 from evidence.playback import (
     Marker,
@@ -32,6 +32,7 @@ from evidence.playback import (
     media_response,
     player_for,
 )
+from evidence.probe import poster_thumbnail
 from evidence.selectors import recording_get_for, staff_borough_ids
 from evidence.services import (
     BookmarkError,
@@ -194,6 +195,38 @@ def recording_poster_view(request, recording_id):
     return response
 
 
+@staff_required
+def recording_thumbnail_view(request, recording_id):
+    """The small poster of a recording in a list (the search, a case), for anyone whose scope
+    covers the recording (404 otherwise, like the list that shows it).
+
+    Not a consultation: no purpose is asked and nothing is audited. It is the clip's first frame
+    at the size of a list's cell, shown only to someone who may already see the recording's row,
+    and it opens none of the footage; the poster at full size, the filmstrip and the clip itself
+    stay behind the purpose given on the recording's page, which is audited. A page of 25
+    results therefore writes no audit event, and leaks nothing outside the user's scope."""
+    recording = recording_get_for(user=request.user, recording_id=recording_id)
+    if not recording.poster_key:
+        raise Http404
+    response = HttpResponse(
+        poster_thumbnail(recording_poster(recording)), content_type="image/jpeg"
+    )
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@staff_required
+def recording_filmstrip_view(request, recording_id):
+    """The timeline's preview frames (evidence/filmstrip.py): footage, so only once its purpose
+    was given, like the clip they come from."""
+    recording = recording_get_for(user=request.user, recording_id=recording_id)
+    if not consulted(request, recording) or not recording.filmstrip_key:
+        raise Http404
+    response = HttpResponse(recording_filmstrip(recording), content_type="image/jpeg")
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
 def _flag_words(flag: EvidenceFlag) -> str:
     """ "Flagged as evidence, crime reference 1234567/26" or "Flagged for a policing purpose"."""
     if flag.kind == FlagKind.EVIDENCE:
@@ -307,6 +340,9 @@ def _staff_player(recording, *, bookmarks, flags) -> dict:
         poster=reverse("recording-poster", args=[recording.pk]) if recording.poster_key else "",
         still_url=reverse("recording-still", args=[recording.pk]),
         markers=recording_markers(recording, bookmarks=bookmarks, flags=flags),
+        filmstrip=reverse("recording-filmstrip", args=[recording.pk])
+        if recording.filmstrip_key
+        else "",
     )
 
 

@@ -16,6 +16,7 @@ from common.roles import Role
 from custody.services import share_create, share_revoke
 from devices.models import Dock, Rank
 from estate.services import camera_status_change
+from evidence.filmstrip import recording_filmstrip_make
 from evidence.incidents import Attendance, incident_record
 from evidence.models import ClockSuspect
 from evidence.sample_media import make_clip
@@ -49,6 +50,7 @@ def world(settings):
     sergeant = f.user(Role.CUSTODY_SERGEANT, username="sgt.axe", password=PASSWORD)
     cam, _ = f.issued_camera(officer_obj=officer.officer)
     recording = f.ingested_recording(cam=cam, data=make_clip(seconds=3, width=320, height=240))
+    recording_filmstrip_make(recording_id=recording.pk)
     recording_flag(
         recording=recording,
         kind="evidence",
@@ -151,6 +153,11 @@ def _open_recording(walk: Walk, recording) -> None:
     page.click("#purpose-form button[type=submit]")
     page.wait_for_selector("#player")
     walk.check("recording")
+    # Pointing at the timeline shows the filmstrip's frame over the page.
+    page.wait_for_selector(".bwv-player--ready")
+    page.hover(".bwv-player__seek")
+    page.wait_for_selector(".bwv-filmstrip:not([hidden])")
+    walk.check("recording-filmstrip")
 
 
 def test_sign_in_pages_have_no_accessibility_problem(live_server, browser_page, world):

@@ -10,6 +10,7 @@ IDEMPOTENT = {
     "retention.tasks.sweep_expired_recordings_task",
     "retention.tasks.object_legal_hold_sync_task",
     "evidence.tasks.expire_abandoned_uploads_task",
+    "evidence.tasks.recording_filmstrip_make_task",
     "custody.tasks.audit_checkpoint_task",
     "requests_portal.tasks.verification_retry_unsent_task",
     "requests_portal.tasks.request_holds_release_due_task",

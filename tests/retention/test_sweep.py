@@ -13,6 +13,7 @@ from django.utils import timezone
 from blobstore import blob_store
 from bwv.celery import app
 from custody.models import AuditEvent
+from evidence.filmstrip import recording_filmstrip_make
 from evidence.models import Recording, RecordingState
 from retention.models import DeletionCertificate, SweepRun
 from retention.services import hold_lift
@@ -63,6 +64,20 @@ def test_day_30_at_23_59_is_kept_and_day_31_is_gone_after_the_sweep():
     assert keep_me.wrapped_key is None
     assert not _exists(keep_me) and blob_store().size(keep_me.poster_key) is None
     assert run.status == SweepRun.Status.COMPLETED
+
+
+def test_the_sweep_deletes_the_filmstrip_with_the_recording():
+    recording = _recording(timezone.now() - timedelta(days=35))
+    assert recording_filmstrip_make(recording_id=recording.pk) == "made"
+    recording.refresh_from_db()
+    assert blob_store().size(recording.filmstrip_key)
+    _sweep(override_reason="test")
+    recording.refresh_from_db()
+    assert recording.state == RecordingState.DELETED
+    assert blob_store().size(recording.filmstrip_key) is None
+    assert list(blob_store().iter_keys(f"recordings/{recording.pk}/")) == []
+    certificate = DeletionCertificate.objects.get(recording=recording)
+    assert recording.filmstrip_key in certificate.statement["objects_deleted"]
 
 
 def test_across_the_change_from_bst_to_gmt_deletion_is_31_days_of_real_time():

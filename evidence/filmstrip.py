@@ -16,9 +16,8 @@ Guarantees:
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import av
-import numpy as np
 from django.db import transaction
 
 from blobstore import blob_store
@@ -26,6 +25,9 @@ from custody.services import audit_record
 from evidence.crypto import SegmentCipher, seal_blob
 from evidence.media import PlaintextReader, recording_cipher
 from evidence.models import Recording, RecordingState
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FRAME_WIDTH = 160
 # A frame every few seconds; a long clip gets fewer, further apart, so the sprite stays small
@@ -51,6 +53,9 @@ def filmstrip_make(
 ) -> tuple[bytes, dict]:
     """The filmstrip of a recording as a JPEG sprite (frames left to right, then top to bottom),
     and its layout: interval, count, columns, width and height of a frame."""
+    import av
+    import numpy as np
+
     reader = PlaintextReader(recording, cipher=cipher)
     try:
         container = av.open(reader, mode="r", options={"probesize": "5000000"})
@@ -116,6 +121,8 @@ def _frames_at(container, video, interval: float, wanted: int):
 
 
 def _jpeg(rgb: np.ndarray) -> bytes:
+    import av
+
     height, width = rgb.shape[:2]
     encoder = av.CodecContext.create("mjpeg", "w")
     encoder.width, encoder.height = width, height

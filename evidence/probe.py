@@ -81,6 +81,8 @@ def _poster(container, video) -> bytes | None:
 
 def poster_thumbnail(poster: bytes, *, width: int = THUMBNAIL_WIDTH) -> bytes:
     """A poster (JPEG) made small for a list's cell, as a JPEG."""
+    import av
+
     decoder = av.CodecContext.create("mjpeg", "r")
     try:
         frame = next(iter(decoder.decode(av.Packet(poster))), None)

@@ -125,6 +125,45 @@ def _matches(incident_ids: list[int]) -> list[tuple]:
     return rows
 
 
+# On PostgreSQL the tags an incident's attendances justify are made in the statement that finds
+# them, and only those that were not there already come back to be audited: no row travels to
+# Python and back, and a tag that existed is neither made nor audited twice.
+_INSERT_SQL = f"""
+WITH m AS ({_MATCH_SQL.replace("{ids}", "SELECT unnest(%s::bigint[])")}),
+made AS (
+    INSERT INTO evidence_incidenttag (recording_id, incident_id, tagged_at)
+    SELECT id, incident_id, %s FROM m
+    ON CONFLICT (recording_id, incident_id) DO NOTHING
+    RETURNING recording_id, incident_id
+)
+SELECT made.recording_id, made.incident_id, m.code, m.reference
+FROM made JOIN m ON m.id = made.recording_id AND m.incident_id = made.incident_id
+ORDER BY made.incident_id, made.recording_id
+"""  # noqa: S608 - only placeholders are formatted in
+
+
+def _tags_make(incident_ids: list[int], *, actor, now: datetime) -> int:
+    """Make the tags the incidents justify that are not there yet, and audit each one made."""
+    if connection.vendor != "postgresql":
+        existing = set(
+            IncidentTag.objects.filter(incident_id__in=incident_ids).values_list(
+                "recording_id", "incident_id"
+            )
+        )
+        rows = [r for r in _matches(incident_ids) if (r[0], r[1]) not in existing]
+        return _tags_add(rows, actor=actor, now=now)
+    rows = []
+    for n in range(0, len(incident_ids), _CHUNK):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _INSERT_SQL,
+                [incident_ids[n : n + _CHUNK], RecordingState.AVAILABLE, False, now],
+            )
+            rows += cursor.fetchall()
+    _tags_audit(rows, actor=actor)
+    return len(rows)
+
+
 def _tags_add(rows: list[tuple], *, actor, now: datetime) -> int:
     """Make the tags (recording, incident, borough code, reference) and audit each."""
     if not rows:
@@ -134,6 +173,13 @@ def _tags_add(rows: list[tuple], *, actor, now: datetime) -> int:
         ignore_conflicts=True,
         batch_size=2000,
     )
+    _tags_audit(rows, actor=actor)
+    return len(rows)
+
+
+def _tags_audit(rows: list[tuple], *, actor) -> None:
+    if not rows:
+        return
     audit_record_many(
         actor=actor,
         action="recording.incident_tagged",
@@ -145,7 +191,6 @@ def _tags_add(rows: list[tuple], *, actor, now: datetime) -> int:
             for r in rows
         ],
     )
-    return len(rows)
 
 
 def _tags_remove(tags: list[IncidentTag], *, actor, reason: str) -> int:
@@ -177,11 +222,7 @@ def incidents_tag(*, incident_ids: list[int], actor) -> int:
     _lock_officers(
         IncidentAttendance.objects.filter(incident_id__in=ids).values_list("officer_id", flat=True)
     )
-    existing = set(
-        IncidentTag.objects.filter(incident_id__in=ids).values_list("recording_id", "incident_id")
-    )
-    rows = [r for r in _matches(ids) if (r[0], r[1]) not in existing]
-    return _tags_add(rows, actor=actor, now=timezone.now())
+    return _tags_make(ids, actor=actor, now=timezone.now())
 
 
 @transaction.atomic
@@ -195,8 +236,8 @@ def incident_retag(*, incident: Incident, actor) -> tuple[int, int]:
     removed = _tags_remove(
         stale, actor=actor, reason=f"incident {incident.reference} changed: its officers or times"
     )
-    added = _tags_add(
-        [row for key, row in wanted.items() if key not in have], actor=actor, now=timezone.now()
+    added = (
+        _tags_make([incident.pk], actor=actor, now=timezone.now()) if wanted.keys() - have else 0
     )
     return added, removed
 

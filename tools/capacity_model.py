@@ -55,6 +55,11 @@ def _load(results: Path) -> dict[str, dict]:
     return found
 
 
+def _minutes(seconds: float) -> str:
+    n = math.ceil(seconds / 60)
+    return f"{n} minute" if n == 1 else f"{n} minutes"
+
+
 def _fmt(value: float, digits: int = 1) -> str:
     if value >= 100:
         return f"{value:,.0f}"
@@ -212,8 +217,7 @@ def render(bench: dict[str, dict], force: dict, figures: dict, *, machine: str) 
         lines.append(
             f"- **The nightly sweep**: about {_fmt(f['sweep_nightly'])} recordings a night, "
             f"**{_fmt(f['sweep_window_s'])} seconds** at the measured rate; a backlog of a "
-            f"month ({_fmt(f['sweep_nightly'] * 30)}) fits in "
-            f"{math.ceil(f['sweep_window_s'] * 30 / 60)} minutes."
+            f"month ({_fmt(f['sweep_nightly'] * 30)}) fits in {_minutes(f['sweep_window_s'] * 30)}."
         )
         lines.append(
             "- **Worker cores**: one is enough for the work measured here (the night's sweep "

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from common.roles import Role, user_has_role
 from custody.models import AuditEvent
-from custody.services import audit_record
+from custody.services import audit_record, audit_record_many
 from devices.selectors import boroughs_for, camera_registered_at, officer_holding_camera
 from evidence.clock import EARLIEST_PLAUSIBLE, deletion_date
 from evidence.incidents import recording_retag_incidents
@@ -66,26 +66,34 @@ def recording_still_take(
     return png, event
 
 
-def recording_consult(*, recording: Recording, actor, purpose: str) -> AuditEvent:
-    """Record that a person opened footage, and why (DPA 2018 s.62 "consultation")."""
+def _consultation_purpose(purpose: str) -> str:
     purpose = (purpose or "").strip()
     if len(purpose) < 4:
         raise ConsultationError(
             "say why you are viewing this footage: a crime reference or a short reason"
         )
+    return purpose[:500]
+
+
+def recording_consult(*, recording: Recording, actor, purpose: str) -> AuditEvent:
+    """Record that a person opened footage, and why (DPA 2018 s.62 "consultation")."""
     return audit_record(
-        actor=actor, action="recording.viewed", obj=recording, justification=purpose[:500]
+        actor=actor,
+        action="recording.viewed",
+        obj=recording,
+        justification=_consultation_purpose(purpose),
     )
 
 
-@transaction.atomic
 def recordings_consult(*, recordings: list[Recording], actor, purpose: str) -> list[AuditEvent]:
     """Record that a person opened several recordings at once for one purpose (the incident view):
-    each is its own consultation, and either all are recorded or none is."""
-    return [
-        recording_consult(recording=recording, actor=actor, purpose=purpose)
-        for recording in recordings
-    ]
+    each is its own consultation, appended together, so either all are recorded or none is."""
+    justification = _consultation_purpose(purpose)
+    return audit_record_many(
+        actor=actor,
+        action="recording.viewed",
+        entries=[{"obj": r, "justification": justification} for r in recordings],
+    )
 
 
 class ClockCorrectionError(Exception):

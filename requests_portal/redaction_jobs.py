@@ -113,10 +113,6 @@ def redaction_job_run(*, job_id: uuid.UUID | str) -> RedactionJob:
             on_upload_started=upload_started,
             progress=progress,
         )
-    except Exception as exc:
-        _discard([key])
-        return _fail(job, exc)
-    try:
         return _finish(job, copy, faces)
     except Exception as exc:
         _discard([key])

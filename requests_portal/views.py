@@ -485,6 +485,10 @@ def redact_view(request, request_id, footage_id):
                 "disclosure-redact", request_id=footage.request_id, footage_id=footage.pk
             )
         if request.POST.get("action") == "propose":
+            # The detector decodes the original: only once the purpose of viewing it was given,
+            # as for the editor's own proposals.
+            if not consulted(request, footage.recording):
+                return HttpResponseForbidden("State why you are viewing this footage first.")
             proposals = propose_face_boxes(footage.recording)
             if not proposals:
                 error = "No faces were found: draw the boxes by hand."
@@ -677,11 +681,14 @@ def redact_track_view(request, request_id, footage_id):
         rect = []
         for name in ("x", "y", "w", "h"):
             value = body.get(name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise RedactionError("the box needs x, y, w and h in pixels of the picture")
-            if not math.isfinite(value):
-                raise RedactionError("the box needs x, y, w and h in pixels of the picture")
-            rect.append(int(value))
+            try:
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise TypeError(name)
+                rect.append(int(value))  # an integer too large for a float: OverflowError
+            except (TypeError, OverflowError):
+                raise RedactionError(
+                    "the box needs x, y, w and h in pixels of the picture"
+                ) from None
         keyframes = track_box(
             recording=footage.recording,
             t=_seconds(body.get("t"), "tracking's start"),

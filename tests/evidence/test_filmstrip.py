@@ -73,7 +73,7 @@ def test_the_task_makes_a_sealed_filmstrip_of_a_frame_every_two_seconds(recordin
 
 
 def test_running_the_task_again_leaves_the_filmstrip_as_it_is(recording):
-    recording_filmstrip_make(recording_id=recording.pk)
+    assert recording_filmstrip_make(recording_id=recording.pk) == "made"
     recording.refresh_from_db()
     first = blob_store().get(recording.filmstrip_key)
     assert recording_filmstrip_make_task(str(recording.pk)) == "exists"
@@ -111,7 +111,7 @@ def test_a_recording_the_sweep_claims_while_its_filmstrip_is_made_keeps_no_objec
 def test_the_command_makes_the_missing_filmstrips_and_leaves_the_others(nine_second_clip):
     old = f.ingested_recording(data=nine_second_clip)
     done = f.ingested_recording()
-    recording_filmstrip_make(recording_id=done.pk)
+    assert recording_filmstrip_make(recording_id=done.pk) == "made"
     done.refresh_from_db()
     before = blob_store().get(done.filmstrip_key)
     call_command("make_missing_filmstrips", "--now")

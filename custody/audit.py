@@ -81,9 +81,6 @@ def chain_hash(prev_hash: str, body: str) -> str:
     return hashlib.sha256((prev_hash + body).encode("ascii")).hexdigest()
 
 
-_SEQ_MARK = -918273645  # stands in for the sequence number until the chain's lock is held
-
-
 def _event_dict(*, seq: int, at: datetime, entry: dict) -> dict:
     at = at.astimezone(UTC)
     micros = (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
@@ -237,7 +234,7 @@ def _append_many(entries: list[dict], at: datetime) -> list[AuditEvent]:
         rows, hashes = [], []
         for seq, (before, after) in enumerate(parts, start=first_seq):
             body = f"{before}{seq}{after}"
-            digest = hashlib.sha256((prev + body).encode("ascii")).hexdigest()
+            digest = chain_hash(prev, body)
             rows.append((seq, prev, digest, body))
             hashes.append(digest)
             prev = digest

@@ -18,6 +18,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -121,7 +122,8 @@ def _matches(incident_ids: list[int]) -> list[tuple]:
         sql = _MATCH_SQL.format(ids=", ".join(["%s"] * len(chunk)))
         with connection.cursor() as cursor:
             cursor.execute(sql, [*chunk, RecordingState.AVAILABLE, False])
-            rows += cursor.fetchall()
+            # SQLite hands a UUID back as 32 hex digits: one form, so keys and audit ids match.
+            rows += [(uuid.UUID(str(r[0])), *r[1:]) for r in cursor.fetchall()]
     return rows
 
 
@@ -236,8 +238,8 @@ def incident_retag(*, incident: Incident, actor) -> tuple[int, int]:
     removed = _tags_remove(
         stale, actor=actor, reason=f"incident {incident.reference} changed: its officers or times"
     )
-    added = (
-        _tags_make([incident.pk], actor=actor, now=timezone.now()) if wanted.keys() - have else 0
+    added = _tags_add(
+        [row for key, row in wanted.items() if key not in have], actor=actor, now=timezone.now()
     )
     return added, removed
 

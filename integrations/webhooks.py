@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from custody.models import AuditEvent
 from custody.services import audit_record
-from evidence.crypto import TamperedError
+from evidence.crypto import KeyDestroyed, TamperedError
 from evidence.models import Recording
 from integrations.models import (
     DeliveryState,
@@ -202,7 +202,7 @@ def _send(delivery: WebhookDelivery) -> tuple[int | None, str, int]:
     timestamp = int(time.time())
     try:
         secret = delivery.subscriber.secret()
-    except TamperedError:
+    except (TamperedError, KeyDestroyed):
         # Nothing unsigned leaves: the delivery fails, is retried and set aside like a receiver
         # that does not answer, with the reason in the delivery log.
         return None, "the signing secret does not unseal (its key is missing or the row altered)", 0
